@@ -1,0 +1,60 @@
+"""The `plusjeklas` command: a thin click shell over the services the TUI uses too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from plusjeklas_tui import __version__
+from plusjeklas_tui.cli.common import CliState, handle_errors, say
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Configuration file (default: $PLUSJEKLAS_CONFIG, then the user config directory).",
+)
+@click.option(
+    "--user",
+    default=None,
+    help="Act as this staff member. Only for demo and tests: refused unless the "
+    "configuration sets allow_user_override = true.",
+)
+@click.version_option(__version__, prog_name="plusjeklas")
+@click.pass_context
+@handle_errors
+def main(ctx: click.Context, config_path: Path | None, user: str | None) -> None:
+    """Plusjeklas privacy back office. Without a command, opens the staff app."""
+    state = ctx.ensure_object(CliState)
+    state.config_path = config_path
+    state.user = user
+    ctx.call_on_close(state.close)
+    if ctx.invoked_subcommand is None:
+        open_app(state)
+
+
+def open_app(state: CliState) -> None:
+    """Open the staff app (the Textual dashboard arrives with issue 3)."""
+    context = state.context()
+    say(
+        f"Signed in as {context.staff.username} ({context.staff.role}) on "
+        f"{context.engine.url.render_as_string(hide_password=True)}."
+    )
+    say(
+        "The Textual staff app is not built yet (it is the next milestone). Meanwhile use the "
+        "commands: `plusjeklas --help`."
+    )
+
+
+def _register_commands() -> None:
+    from plusjeklas_tui.cli import data, db, demo, keys
+
+    for module in (db, keys, demo, data):
+        module.register(main)
+
+
+_register_commands()

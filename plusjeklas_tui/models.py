@@ -1,0 +1,225 @@
+"""The tables: everything the privacy statement names, and what keeping its promises needs.
+
+Personal values use :class:`~plusjeklas_tui.sqltypes.EncryptedText`; public school data (name,
+address, BRIN, the school's general phone) stays plain so lists can filter in SQL. Current
+consent is never stored: it is derived from the append-only :class:`ConsentEvent` history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, UniqueConstraint, event
+from sqlmodel import Field, SQLModel
+
+from plusjeklas_tui.sqltypes import EncryptedText, UTCDateTime, keyring_of, utcnow
+
+# Constraint names are stable, so SQLite batch migrations can find and alter them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+
+class SubscriptionStatus(enum.StrEnum):
+    TRIAL = "trial"
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+    ENDED = "ended"
+
+
+class ConsentAction(enum.StrEnum):
+    GRANTED = "granted"
+    WITHDRAWN = "withdrawn"
+
+
+DEFAULT_PURPOSES = ("newsletter", "analytics", "feedback")
+
+
+def _encrypted(context: str, *, nullable: bool = True) -> Column:
+    return Column(EncryptedText(context), nullable=nullable)
+
+
+def _blind_index(of: str) -> Column:
+    return Column(String(64), nullable=True, index=True, info={"blind_index_of": of})
+
+
+def _created() -> Column:
+    return Column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+def _updated() -> Column:
+    return Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class Organisation(SQLModel, table=True):
+    """A subscribing school."""
+
+    __tablename__ = "organisation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, index=True)
+    street: str = Field(max_length=200, description="street and house number")
+    postcode: str = Field(max_length=7, index=True, description="normalised '1234 AB'")
+    city: str = Field(max_length=100, index=True)
+    brin: str = Field(max_length=6, unique=True, description="BRIN, 4 or 6 characters")
+    phone: str = Field(max_length=20, description="school phone, E.164")
+    email: str | None = Field(default=None, sa_column=_encrypted("organisation.email"))
+    email_index: str | None = Field(default=None, sa_column=_blind_index("email"))
+    iban: str | None = Field(default=None, sa_column=_encrypted("organisation.iban"))
+    notes: str | None = Field(default=None, sa_column=_encrypted("organisation.notes"))
+    created_at: dt.datetime | None = Field(default=None, sa_column=_created())
+    updated_at: dt.datetime | None = Field(default=None, sa_column=_updated())
+    version: int = Field(
+        default=1,
+        sa_column=Column(Integer, nullable=False, default=1),
+        description="bumped on every change; saves check it (optimistic locking)",
+    )
+
+
+class Administrator(SQLModel, table=True):
+    """A school administrator ("beheerder"): a person, so every field is personal."""
+
+    __tablename__ = "administrator"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("organisation.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    name: str = Field(sa_column=_encrypted("administrator.name", nullable=False))
+    email: str = Field(sa_column=_encrypted("administrator.email", nullable=False))
+    email_index: str | None = Field(default=None, sa_column=_blind_index("email"))
+    phones: str = Field(
+        default="[]",
+        sa_column=_encrypted("administrator.phones", nullable=False),
+        description="JSON list of E.164 numbers",
+    )
+    started_on: dt.date | None = Field(default=None)
+    left_on: dt.date | None = Field(default=None, description="set when they leave the school")
+    created_at: dt.datetime | None = Field(default=None, sa_column=_created())
+    updated_at: dt.datetime | None = Field(default=None, sa_column=_updated())
+    version: int = Field(
+        default=1,
+        sa_column=Column(Integer, nullable=False, default=1),
+        description="bumped on every change; saves check it (optimistic locking)",
+    )
+
+
+class Subscription(SQLModel, table=True):
+    """A Plusjeklas subscription.
+
+    The organisation's retention clock starts when its last subscription ended.
+    """
+
+    __tablename__ = "subscription"
+    __table_args__ = (Index("ix_subscription_organisation_end", "organisation_id", "end_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("organisation.id", ondelete="CASCADE"), nullable=False)
+    )
+    plan: str = Field(max_length=100)
+    start_date: dt.date
+    end_date: dt.date | None = Field(default=None, index=True)
+    status: SubscriptionStatus = Field(sa_column=Column(String(20), nullable=False))
+    created_at: dt.datetime | None = Field(default=None, sa_column=_created())
+    updated_at: dt.datetime | None = Field(default=None, sa_column=_updated())
+
+
+class ConsentEvent(SQLModel, table=True):
+    """One grant or withdrawal of consent by a person for a purpose. Append-only."""
+
+    __tablename__ = "consent_event"
+    __table_args__ = (
+        Index("ix_consent_event_subject", "administrator_id", "purpose", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    administrator_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("administrator.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    purpose: str = Field(max_length=50)
+    action: ConsentAction = Field(sa_column=Column(String(20), nullable=False))
+    occurred_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    source: str = Field(
+        max_length=100, description="web-form, staff:<user>, provider:<name>, import"
+    )
+    evidence: str | None = Field(default=None, sa_column=_encrypted("consent_event.evidence"))
+    recorded_at: dt.datetime | None = Field(default=None, sa_column=_created())
+
+
+class ProviderLink(SQLModel, table=True):
+    """Which identifier a provider holds for a person or organisation."""
+
+    __tablename__ = "provider_link"
+    __table_args__ = (
+        UniqueConstraint("provider", "subject_type", "subject_id", name="uq_provider_link_subject"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=50)
+    subject_type: str = Field(max_length=20, description="'administrator' or 'organisation'")
+    subject_id: int
+    external_id: str = Field(sa_column=_encrypted("provider_link.external_id", nullable=False))
+    external_id_index: str | None = Field(default=None, sa_column=_blind_index("external_id"))
+    last_synced_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    created_at: dt.datetime | None = Field(default=None, sa_column=_created())
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which record, by id. Never personal data in ``detail``."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurred_at: dt.datetime = Field(
+        sa_column=Column(UTCDateTime(), nullable=False, default=utcnow, index=True)
+    )
+    actor: str = Field(max_length=64, index=True)
+    action: str = Field(max_length=64, index=True)
+    entity: str = Field(max_length=64)
+    entity_id: int | None = Field(default=None)
+    detail: str = Field(
+        default="{}", description="JSON of non-personal facts (field names, counts)"
+    )
+
+
+ENCRYPTED_TABLES = (Organisation, Administrator, ConsentEvent, ProviderLink)
+
+
+# --- blind indexes ---------------------------------------------------------------------------
+
+
+def index_value(column: str, value: str) -> str:
+    """The text a blind index is computed over: e-mail addresses compare case-insensitively."""
+    return value.strip().lower() if column == "email" else value
+
+
+def _maintain_blind_indexes(_mapper: Any, connection: Any, target: Any) -> None:
+    """Keep ``*_index`` columns in step with the encrypted values they index (ORM writes)."""
+    keyring = keyring_of(connection.dialect)
+    for column in target.__table__.columns:
+        source = column.info.get("blind_index_of")
+        if source is None:
+            continue
+        value = getattr(target, source)
+        setattr(
+            target,
+            column.name,
+            None if value is None else keyring.blind_index(index_value(source, value)),
+        )
+
+
+for _table_model in (Organisation, Administrator, ProviderLink):
+    event.listen(_table_model, "before_insert", _maintain_blind_indexes)
+    event.listen(_table_model, "before_update", _maintain_blind_indexes)
