@@ -69,9 +69,14 @@ def identify(settings: Settings, user_override: str | None = None) -> StaffMembe
     username = user_override if user_override is not None else os_account()
     role = settings.staff.get(username)
     if role is None:
-        where = f" ({settings.source})" if settings.source else ""
+        if settings.source is None:
+            raise NotStaffError(
+                f"no configuration file found, so account '{username}' is not staff; "
+                "try `plusjeklas demo`, or copy config.example.toml and set --config or "
+                "$PLUSJEKLAS_CONFIG"
+            )
         raise NotStaffError(
-            f"account '{username}' is not a staff member in the configuration{where}; "
-            "ask an administrator to add it under [staff]"
+            f"account '{username}' is not a staff member in the configuration "
+            f"({settings.source}); ask an administrator to add it under [staff]"
         )
     return StaffMember(username=username, role=role)
