@@ -2,20 +2,38 @@
 
 Lookup order: ``--config PATH``, ``$PLUSJEKLAS_CONFIG``, then ``config.toml`` in the platformdirs
 user config directory. With none of these the app runs on a default SQLite file in the user data
-directory. Secrets are never in the file: a plugin names the environment variable that holds its
-API key (``api_key_env``). Relative paths in a file are relative to that file's folder.
+directory. Relative paths in a file are relative to that file's folder.
+
+Every failure is a :class:`ConfigError` whose message starts with the file and, where it can be
+found, the line: ``/etc/plusjeklas.toml, line 7: database.urll: unknown key``.
+
+Types are checked strictly: ``allow_user_override = "yes"`` is an error, not ``true``, because a
+config that silently means something else than it says is worse than one that does not load.
+
+Secrets are never read from the file. A plugin names the environment variable that holds its
+secret (``api_key_env = "MAILCHIMP_API_KEY"``); a plugin key that looks like a secret
+(``api_key``, ``token``, ``password``, ``secret``, ...) with a literal value is refused.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -25,6 +43,15 @@ APP_NAME = "plusjeklas"
 CONFIG_ENV = "PLUSJEKLAS_CONFIG"
 Role = Literal["viewer", "editor", "admin"]
 SECURE_SSLMODES = {"require", "verify-ca", "verify-full"}
+SUPPORTED_DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
+"""Backend -> the one DBAPI driver this app ships with."""
+
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+SECRET_KEY_NAME = re.compile(
+    r"(^|[_-])(api[_-]?key|secret|token|password|passwd|passphrase|private[_-]?key)([_-]|$)",
+    re.IGNORECASE,
+)
+"""Plugin keys that hold a secret. Such a key is allowed only as ``<key>_env`` naming a variable."""
 
 
 def user_config_file() -> Path:
@@ -35,8 +62,25 @@ def user_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME))
 
 
+ENV_NAME_RULE = (
+    "must be the name of an environment variable (upper-case letters, digits and _, "
+    "e.g. MAILCHIMP_API_KEY), not the secret itself"
+)
+
+
+def _env_name(value: str) -> str:
+    if not ENV_NAME.fullmatch(value):
+        raise ValueError(ENV_NAME_RULE)
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+FilePath = Annotated[Path, Field(strict=False)]
+"""TOML has no path type: a path is a string, so this one field type is not strict."""
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DatabaseSettings(_Strict):
@@ -45,32 +89,44 @@ class DatabaseSettings(_Strict):
 
 
 class KeySettings(_Strict):
-    file: Path | None = None
+    file: FilePath | None = None
     """Key file (created by `plusjeklas keys init`, mode 0600)."""
-    env: str | None = None
+    env: EnvName | None = None
     """Name of an environment variable holding the key lines instead of a file."""
 
 
 class RetentionSettings(_Strict):
-    general_after_end_days: int = Field(default=730, ge=1)
-    """General data (organisation and people): kept this long after the last subscription ended."""
+    general_after_end_months: int = Field(default=24, ge=1)
+    """General data (organisation and people): kept this many calendar months after the last
+    subscription ended. The privacy statement promises two years. Counted in months, not days,
+    so a leap day never moves a deadline."""
     administrator_after_leaving_days: int = Field(default=365, ge=0)
-    payment_records_years: int = Field(default=7, ge=1)
-    analytics_months: int = Field(default=25, ge=1)
+    """An administrator who left while the school stays a customer."""
+    payment_records_years: int = Field(default=7, ge=7)
+    """Invoices and payment records: Dutch fiscal law (art. 52 AWR) demands at least seven years."""
+    analytics_months: int = Field(default=13, ge=1, le=25)
+    """Raw analytics data; must stay under the two years of general data."""
 
 
 class BreachSettings(_Strict):
     contact: str = "sascha@jongleren.biz"
 
+    @field_validator("contact")
+    @classmethod
+    def _looks_like_address(cls, value: str) -> str:
+        if "@" not in value.strip(" @"):
+            raise ValueError("must be an e-mail address")
+        return value.strip()
+
 
 class PluginSettings(BaseModel):
     """A ``[plugins.<name>]`` table: common keys checked here, the rest belongs to the plugin."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     enabled: bool = False
     base_url: str | None = None
-    api_key_env: str | None = None
+    api_key_env: EnvName | None = None
     timeout_seconds: float = Field(default=10.0, gt=0)
 
 
@@ -87,7 +143,7 @@ class Settings(_Strict):
     """Consent purposes beyond newsletter, analytics and feedback."""
     plugins: dict[str, PluginSettings] = Field(default_factory=dict)
 
-    source: Path | None = Field(default=None, exclude=True)
+    source: FilePath | None = Field(default=None, exclude=True)
     """The file this was read from (not a TOML key; set by the loader)."""
 
     @field_validator("purposes")
@@ -105,18 +161,28 @@ class Settings(_Strict):
         return self.source.parent if self.source else user_data_dir()
 
     def resolve(self, path: Path) -> Path:
+        """A path from the file, made absolute against the file's folder."""
+        path = path.expanduser()
         return path if path.is_absolute() else self.base_dir / path
 
     @property
     def database_url(self) -> str:
-        if self.database.url:
-            url = self.database.url
-            if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-                rel = url.removeprefix("sqlite:///")
-                if rel and rel != ":memory:":
-                    return f"sqlite:///{self.resolve(Path(rel))}"
-            return url
-        return f"sqlite:///{user_data_dir() / 'plusjeklas.db'}"
+        if not self.database.url:
+            return f"sqlite:///{user_data_dir() / 'plusjeklas.db'}"
+        url = self.database.url
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            return url  # check_database_url reports it
+        if parsed.drivername == "postgresql":
+            # SQLAlchemy 2.0 would pick psycopg2 for a bare postgresql://; we ship psycopg (3).
+            return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        name = parsed.database or ""
+        is_file = name not in {"", ":memory:"} and not name.startswith("file:")
+        if parsed.get_backend_name() == "sqlite" and is_file:
+            resolved = self.resolve(Path(name))
+            return parsed.set(database=str(resolved)).render_as_string(hide_password=False)
+        return url
 
     @property
     def key_file(self) -> Path:
@@ -132,22 +198,27 @@ class Settings(_Strict):
 
 
 def check_database_url(url: str, where: str = "database.url") -> None:
-    """Refuse URLs this app cannot run on safely (unknown engine, remote PostgreSQL without TLS)."""
+    """Refuse URLs this app cannot run on safely (unknown engine, remote PostgreSQL without TLS).
+
+    *where* prefixes the message (the loader passes ``"<file>, line N: database.url"``).
+    """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise ConfigError(f"{where}: '{_redact(url)}' is not a database URL") from exc
     backend = parsed.get_backend_name()
-    if backend not in {"sqlite", "postgresql"}:
+    if backend not in SUPPORTED_DRIVERS:
         raise ConfigError(f"{where}: only sqlite and postgresql are supported, got '{backend}'")
+    driver = SUPPORTED_DRIVERS[backend]
+    if parsed.get_driver_name() != driver:
+        raise ConfigError(
+            f"{where}: the {backend} driver this app uses is {driver}: write the URL as "
+            f"'{backend}+{driver}://...', not '{parsed.drivername}://...'"
+        )
     if backend == "postgresql":
-        host = parsed.host or parsed.query.get("host") or ""
-        if isinstance(host, tuple):
-            host = host[0]
-        if not _is_local_host(str(host)):
-            sslmode = parsed.query.get("sslmode")
-            if isinstance(sslmode, tuple):
-                sslmode = sslmode[0]
+        host = _first(parsed.host or parsed.query.get("host") or "")
+        if not _is_local_host(host):
+            sslmode = _first(parsed.query.get("sslmode") or "")
             if sslmode not in SECURE_SSLMODES:
                 raise ConfigError(
                     f"{where}: PostgreSQL host '{host}' is not local, so the connection must use "
@@ -155,11 +226,16 @@ def check_database_url(url: str, where: str = "database.url") -> None:
                 )
 
 
+def _first(value: str | tuple[str, ...]) -> str:
+    """A URL query value, which SQLAlchemy gives as a tuple when the key is repeated."""
+    return value[0] if isinstance(value, tuple) else value
+
+
 def _is_local_host(host: str) -> bool:
     if host in {"", "localhost"} or host.startswith("/"):
         return True  # empty or a path: the Unix socket
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -174,31 +250,40 @@ def _redact(url: str) -> str:
 # --- loading ---------------------------------------------------------------------------------
 
 
-def find_config_file(explicit: Path | None) -> Path | None:
+def locate_config(explicit: Path | None) -> tuple[Path, str] | None:
+    """The config file to read and where its name came from, or None for the defaults."""
     if explicit is not None:
-        return explicit
+        return explicit, "given with --config"
     from_env = os.environ.get(CONFIG_ENV)
     if from_env:
-        return Path(from_env)
+        return Path(from_env), f"named by ${CONFIG_ENV}"
     default = user_config_file()
-    return default if default.exists() else None
+    return (default, "the user config file") if default.exists() else None
+
+
+def find_config_file(explicit: Path | None) -> Path | None:
+    found = locate_config(explicit)
+    return found[0] if found else None
 
 
 def load_settings(explicit: Path | None = None) -> Settings:
-    path = find_config_file(explicit)
-    if path is None:
+    found = locate_config(explicit)
+    if found is None:
         return Settings()
-    return load_file(path)
+    return load_file(*found)
 
 
-def load_file(path: Path) -> Settings:
+def load_file(path: Path, origin: str | None = None) -> Settings:
     path = path.expanduser()
+    why = f" ({origin})" if origin else ""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: configuration file does not exist") from exc
+        raise ConfigError(f"{path}: configuration file does not exist{why}") from exc
     except (PermissionError, IsADirectoryError) as exc:
-        raise ConfigError(f"{path}: cannot read configuration file ({exc.strerror})") from exc
+        raise ConfigError(f"{path}: cannot read configuration file ({exc.strerror}){why}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: configuration file is not UTF-8 text") from exc
     return parse_settings(text, path)
 
 
@@ -206,30 +291,103 @@ def parse_settings(text: str, path: Path) -> Settings:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}") from exc
+        # tomllib's message ends with "(at line N, column M)": keep it whole.
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    problems = _loader_problems(data)
+    settings: Settings | None = None
     try:
-        settings = Settings.model_validate({**data})
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, text, path)) from None
+        problems.extend(_pydantic_problems(exc))
+    if problems or settings is None:
+        raise ConfigError(_describe(problems, text, path))
     settings = settings.model_copy(update={"source": path.resolve()})
-    check_database_url(settings.database_url)
+    line = _line_of(text, ["database", "url"])
+    where = f"{path}, line {line}: database.url" if line else f"{path}: database.url"
+    check_database_url(settings.database_url, where)
     return settings
 
 
-def _describe(exc: ValidationError, text: str, path: Path) -> str:
-    lines = []
+Problem = tuple[list[str], str]
+"""A key's path in the TOML document and what is wrong with it."""
+
+
+def _loader_problems(data: dict[str, Any]) -> list[Problem]:
+    """Rules pydantic cannot express: the loader-only ``source`` field, and literal secrets."""
+    problems: list[Problem] = []
+    if "source" in data:
+        problems.append((["source"], "unknown key"))
+    plugins = data.get("plugins")
+    if isinstance(plugins, dict):
+        for name, table in plugins.items():
+            if isinstance(table, dict):
+                problems.extend(_plugin_secrets(["plugins", name], table, name))
+    return problems
+
+
+def _plugin_secrets(loc: list[str], table: dict[str, Any], plugin: str) -> list[Problem]:
+    problems: list[Problem] = []
+    for key, value in table.items():
+        here = [*loc, key]
+        if isinstance(value, dict):
+            problems.extend(_plugin_secrets(here, value, plugin))
+        elif key.endswith("_env"):
+            if key not in PluginSettings.model_fields and not (
+                isinstance(value, str) and ENV_NAME.fullmatch(value)
+            ):
+                problems.append((here, ENV_NAME_RULE))
+        elif SECRET_KEY_NAME.search(key) and not isinstance(value, bool):
+            variable = re.sub(r"[^A-Z0-9]+", "_", f"{plugin}_{key}".upper())
+            problems.append(
+                (
+                    here,
+                    "secrets are never read from the configuration file: put the value in an "
+                    f'environment variable and name that variable instead, e.g. {key}_env = "'
+                    f'{variable}"',
+                )
+            )
+    return problems
+
+
+def _pydantic_problems(exc: ValidationError) -> list[Problem]:
+    problems: list[Problem] = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
-        key = ".".join(loc)
-        line = _line_of(text, loc)
-        where = f"{path}, line {line}" if line else str(path)
         if err["type"] == "extra_forbidden":
-            problem = "unknown key"
+            problem = "unknown key" + _suggestion(loc)
         elif err["type"] == "missing":
             problem = "required key is missing"
         else:
-            problem = f"{err['msg']} (got {_shorten(err.get('input'))})"
-        lines.append(f"{where}: {key}: {problem}")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            problem = f"{message} (got {_shorten(err.get('input'))})"
+            if err["type"] == "bool_type":
+                problem += "; write true or false, without quotes"
+        problems.append((loc, problem))
+    return problems
+
+
+def _suggestion(loc: list[str]) -> str:
+    """' (did you mean 'url'?)' for a misspelt key, when a close known key exists."""
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    known = [name for name in model.model_fields if name != "source"]
+    close = difflib.get_close_matches(loc[-1], known, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _describe(problems: list[Problem], text: str, path: Path) -> str:
+    located = [(_line_of(text, loc), loc, problem) for loc, problem in problems]
+    located.sort(key=lambda item: item[0] or 0)
+    lines = []
+    for line, loc, problem in located:
+        where = f"{path}, line {line}" if line else str(path)
+        key = ".".join(loc)
+        lines.append(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
     return "\n".join(lines)
 
 
@@ -238,25 +396,76 @@ def _shorten(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+# --- finding a key's line --------------------------------------------------------------------
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _parse_key(text: str) -> tuple[list[str], str] | None:
+    """Split a dotted TOML key (bare, "basic" or 'literal' parts) off the start of *text*."""
+    parts: list[str] = []
+    rest = text
+    while True:
+        rest = rest.lstrip()
+        if rest[:1] in {'"', "'"}:
+            quote = rest[0]
+            end = rest.find(quote, 1)
+            while quote == '"' and end > 0 and rest[end - 1] == "\\":
+                end = rest.find(quote, end + 1)
+            if end < 0:
+                return None
+            parts.append(rest[1:end])
+            rest = rest[end + 1 :]
+        else:
+            match = _BARE_KEY.match(rest)
+            if not match:
+                return None
+            parts.append(match.group())
+            rest = rest[match.end() :]
+        rest = rest.lstrip()
+        if not rest.startswith("."):
+            return parts, rest
+        rest = rest[1:]
+
+
 def _line_of(text: str, loc: list[str]) -> int | None:
-    """Best-effort line number of a dotted key: the table header, then the key inside it."""
+    """Best-effort line number of a key path: the line defining it, else the first line inside
+    it (a table defined only through ``[a.b]``), else its closest parent.
+
+    Understands table headers (also ``[[arrays]]`` and trailing comments), dotted and quoted
+    keys; skips the inside of multi-line strings.
+    """
     if not loc:
         return None
-    *tables, key = loc
-    current: list[str] = []
-    fallback = None
+    table: list[str] = []
+    best: tuple[int, int] | None = None  # (depth of the closest parent, its line)
+    first_inside: int | None = None
+    in_multiline: str | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        if line.startswith("[") and line.endswith("]"):
-            current = [p.strip().strip('"') for p in line.strip("[]").split(".")]
-            if current == loc:
-                return number
-            if current == tables:
-                fallback = number
+        if in_multiline:
+            if raw.count(in_multiline) % 2 == 1:
+                in_multiline = None
             continue
-        name = line.split("=", 1)[0].strip().strip('"')
-        if "=" in line and name == key and current == tables:
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            parsed = _parse_key(line.lstrip("["))
+            if parsed is None or not parsed[1].startswith("]"):
+                continue
+            table = full = parsed[0]
+        else:
+            parsed = _parse_key(line)
+            if parsed is None or not parsed[1].startswith("="):
+                continue
+            full = [*table, *parsed[0]]
+            for quotes in ('"""', "'''"):
+                if parsed[1].count(quotes) % 2 == 1:
+                    in_multiline = quotes
+        if full == loc:
             return number
-        if "=" in line and tables and name == tables[-1] and current == tables[:-1]:
-            fallback = fallback or number
-    return fallback
+        if full[: len(loc)] == loc:
+            first_inside = first_inside or number  # [a.b] defines table a implicitly
+        elif loc[: len(full)] == full and (best is None or len(full) > best[0]):
+            best = (len(full), number)
+    return first_inside or (best[1] if best else None)

@@ -39,6 +39,11 @@ class StaffMember:
     username: str
     role: str
 
+    def __post_init__(self) -> None:
+        if self.role not in ROLE_PERMISSIONS:
+            roles = ", ".join(ROLE_PERMISSIONS)
+            raise ValueError(f"unknown role '{self.role}': use one of {roles}")
+
     def can(self, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS[self.role]
 
@@ -57,10 +62,18 @@ class StaffMember:
 
 def os_account() -> str:
     """The account name of the real uid (not the effective uid, not the environment)."""
-    return pwd.getpwuid(os.getuid()).pw_name
+    uid = os.getuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        # A container or NSS set-up without an entry for this uid: there is no name to trust.
+        raise NotStaffError(
+            f"uid {uid} has no account in the password database, so it cannot be a staff member"
+        ) from None
 
 
 def identify(settings: Settings, user_override: str | None = None) -> StaffMember:
+    """The staff member running this process, from the real uid (or `--user` where allowed)."""
     if user_override is not None and not settings.allow_user_override:
         raise NotStaffError(
             "--user is refused: this configuration has allow_user_override = false; "
