@@ -38,16 +38,16 @@ def main(ctx: click.Context, config_path: Path | None, user: str | None) -> None
 
 
 def open_app(state: CliState) -> None:
-    """Open the staff app (the Textual dashboard arrives with issue 3)."""
+    """Open the staff app on the configured database."""
+    import sys
+
+    from plusjeklas_tui.tui.run import run_app
+
     context = state.context()
-    say(
-        f"Signed in as {context.staff.username} ({context.staff.role}) on "
-        f"{context.engine.url.render_as_string(hide_password=True)}."
-    )
-    say(
-        "The Textual staff app is not built yet (it is the next milestone). Meanwhile use the "
-        "commands: `plusjeklas --help`."
-    )
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        say("the staff app needs a terminal; see `plusjeklas --help` for the commands")
+        sys.exit(2)
+    sys.exit(run_app(context))
 
 
 def _register_commands() -> None:

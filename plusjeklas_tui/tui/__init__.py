@@ -1,0 +1,1 @@
+"""The Textual staff app. Nothing outside this package imports Textual."""

@@ -1,0 +1,171 @@
+"""The staff app: a keyboard-driven dashboard over the database, for use over SSH.
+
+The ``App`` stays small: it holds the context, switches between the screens (one Textual *mode*
+per top-level screen, so each keeps its own stack and state), routes tile shortcuts, and makes
+sure an unexpected error never shows personal data (no traceback locals, no exception text).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import traceback
+from collections.abc import Callable
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from plusjeklas_tui.context import AppContext
+from plusjeklas_tui.errors import PlusjeklasError
+from plusjeklas_tui.services.deadlines import RetentionRule
+from plusjeklas_tui.tui.commands import JumpCommands
+from plusjeklas_tui.tui.filters import OrganisationFilter
+from plusjeklas_tui.tui.i18n import set_language, t, translate_bindings
+from plusjeklas_tui.tui.screens.dashboard import DashboardScreen
+from plusjeklas_tui.tui.screens.help import HelpScreen
+from plusjeklas_tui.tui.screens.placeholder import PlaceholderScreen
+from plusjeklas_tui.tui.widgets.tile import Tile
+
+SCREEN_KEYS = {"dashboard": "d", "organisations": "o", "people": "p", "audit": "a"}
+
+
+def _today_in_amsterdam() -> dt.date:
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo("Europe/Amsterdam")).date()
+
+
+class PlusjeklasApp(App[None]):
+    CSS_PATH = "app.tcss"
+    COMMANDS: ClassVar = App.COMMANDS | {JumpCommands}
+    BINDINGS: ClassVar = [
+        Binding("d", "goto('dashboard')", "nav.dashboard", id="goto-dashboard"),
+        Binding("o", "goto('organisations')", "nav.organisations", id="goto-organisations"),
+        Binding("p", "goto('people')", "nav.people", id="goto-people"),
+        Binding("a", "goto('audit')", "nav.audit", id="goto-audit"),
+        Binding("slash", "filter", "nav.filter", id="filter"),
+        Binding("question_mark", "help", "nav.help", id="help"),
+        Binding("ctrl+r", "refresh", "nav.refresh", id="refresh"),
+        Binding("q", "back", "nav.back", id="back"),
+    ]
+
+    auto_refresh_seconds: float = 5.0
+
+    def __init__(
+        self,
+        context: AppContext,
+        *,
+        today: Callable[[], dt.date] = _today_in_amsterdam,
+    ) -> None:
+        set_language(context.settings.language)
+        self.context = context
+        self.today = today
+        self.retention_rule = RetentionRule(
+            months=context.settings.retention.general_after_end_months
+        )
+        super().__init__()
+        self.title = t("app.title")
+        self.sub_title = t(
+            "app.subtitle", user=context.staff.username, role=t(f"role.{context.staff.role}")
+        )
+        translate_bindings(self)
+        for mode, factory in self.screen_factories().items():
+            self.add_mode(mode, factory)
+
+    def screen_factories(self) -> dict[str, Callable[[], Screen]]:
+        return {
+            "dashboard": DashboardScreen,
+            "organisations": lambda: PlaceholderScreen("organisations"),
+            "people": lambda: PlaceholderScreen("people"),
+            "audit": lambda: PlaceholderScreen("audit"),
+        }
+
+    def on_mount(self) -> None:
+        self.switch_mode("dashboard")
+
+    # --- navigation ----------------------------------------------------------------------
+
+    async def action_goto(self, mode: str, filter: OrganisationFilter | None = None) -> None:
+        if self.current_mode != mode:
+            await self.switch_mode(mode)
+        else:
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+        apply = getattr(self.screen, "apply_filter", None)
+        if filter is not None and apply is not None:
+            apply(filter)
+
+    async def on_tile_opened(self, message: Tile.Opened) -> None:
+        await self.action_goto(message.target, message.filter)
+
+    async def action_filter(self) -> None:
+        """`/`: filter the current list, or open the organisations list with the filter focused."""
+        focus_filter = getattr(self.screen, "focus_filter", None)
+        if focus_filter is None:
+            await self.action_goto("organisations")
+            focus_filter = getattr(self.screen, "focus_filter", None)
+        if focus_filter is not None:
+            focus_filter()
+
+    async def open_organisation(self, organisation_id: int) -> None:
+        """Open an organisation's record (from the palette or a list)."""
+        await self.action_goto("organisations")
+        open_record = getattr(self.screen, "open_record", None)
+        if open_record is not None:
+            open_record(organisation_id)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+        else:
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_refresh(self) -> None:
+        refresh = getattr(self.screen, "refresh_data", None)
+        if refresh is not None:
+            refresh()
+
+    async def action_back(self) -> None:
+        """`q`: back one screen; from the dashboard, quit (asking only if changes are unsaved)."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        elif self.current_mode != "dashboard":
+            await self.switch_mode("dashboard")
+        else:
+            self.exit()
+
+    # --- errors --------------------------------------------------------------------------
+
+    def report_error(self, error: BaseException) -> None:
+        """Show an error without personal data: our own messages are safe, others are not."""
+        if isinstance(error, PlusjeklasError):
+            self.notify(Text(str(error)), severity="error", markup=False)  # type: ignore[arg-type]
+        else:
+            self.notify(
+                Text(t("error.unexpected", kind=type(error).__name__)),  # type: ignore[arg-type]
+                severity="error",
+                markup=False,
+            )
+
+    def _fatal_error(self) -> None:
+        """Exit on an unexpected error, showing where it happened but no values.
+
+        Textual's default prints a traceback with local variables, which would put decrypted
+        names and addresses on the terminal (and in any log of it).
+        """
+        import sys
+
+        exc_type, _exc, tb = sys.exc_info()
+        frames = traceback.extract_tb(tb)[-5:] if tb else []
+        where = "\n".join(f"  {f.filename}:{f.lineno} in {f.name}" for f in frames)
+        name = exc_type.__name__ if exc_type else "error"
+        self.bell()
+        self._exit_renderables.append(
+            Text(
+                f"plusjeklas stopped on an unexpected {name}. Its message and values are not "
+                f"shown because they may hold personal data.\n{where}"
+            )
+        )
+        self._close_messages_no_wait()

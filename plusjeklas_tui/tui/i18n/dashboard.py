@@ -1,0 +1,33 @@
+"""Strings of the dashboard."""
+
+STRINGS: dict[str, tuple[str, str]] = {
+    "dashboard.title": ("Overzicht", "Overview"),
+    "dashboard.subscriptions": ("Abonnementen", "Subscriptions"),
+    "dashboard.status.trial": ("Proef", "Trial"),
+    "dashboard.status.active": ("Actief", "Active"),
+    "dashboard.status.cancelled": ("Opgezegd", "Cancelled"),
+    "dashboard.status.ended": ("Beëindigd", "Ended"),
+    "dashboard.retention": ("Bewaartermijn", "Retention"),
+    "dashboard.retention.overdue": ("Over de termijn", "Overdue for deletion"),
+    "dashboard.retention.due30": ("Binnen 30 dagen", "Due within 30 days"),
+    "dashboard.retention.due90": ("Binnen 90 dagen", "Due within 90 days"),
+    "dashboard.chart": (
+        "Te verwijderen per maand (komende 12 maanden)",
+        "Deletions due per month (next 12 months)",
+    ),
+    "dashboard.consent": ("Toestemming nieuwsbrief deze maand", "Newsletter consent this month"),
+    "dashboard.consent.granted": ("Aanmeldingen", "Opt-ins"),
+    "dashboard.consent.withdrawn": ("Afmeldingen", "Withdrawals"),
+    "dashboard.providers": ("Verwerkers", "Providers"),
+    "dashboard.providers.none": (
+        "Nog geen verwerkers gekoppeld",
+        "No providers connected yet",
+    ),
+    "dashboard.deletions": ("Verwijderingen bij verwerkers", "Deletions at providers"),
+    "dashboard.deletions.none": ("Nog niet beschikbaar", "Not available yet"),
+    "dashboard.requests": ("Verzoeken van betrokkenen", "Data-subject requests"),
+    "dashboard.requests.none": ("Geen open verzoeken", "No open requests"),
+    "dashboard.loading": ("Laden…", "Loading…"),
+    "dashboard.updated": ("Bijgewerkt {time}", "Updated {time}"),
+    "dashboard.open_tile": ("Openen", "Open"),
+}

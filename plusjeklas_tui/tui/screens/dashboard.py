@@ -1,0 +1,105 @@
+"""The home screen: subscriptions, retention, consent, providers, deletions and requests.
+
+Every figure is a :class:`Tile` that opens the list it summarises, already filtered. The
+figures are computed by :mod:`plusjeklas_tui.services.dashboard` in a worker thread, so a slow
+database never freezes the screen.
+"""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label
+
+from plusjeklas_tui.services import dashboard
+from plusjeklas_tui.services.dashboard import DashboardStats
+from plusjeklas_tui.tui.filters import OrganisationFilter
+from plusjeklas_tui.tui.i18n import t, translate_bindings
+from plusjeklas_tui.tui.widgets.month_chart import MonthChart
+from plusjeklas_tui.tui.widgets.tile import Tile
+
+STATUSES = ("trial", "active", "cancelled", "ended")
+RETENTION = (
+    ("overdue", "dashboard.retention.overdue"),
+    ("soon", "dashboard.retention.due30"),
+    ("near", "dashboard.retention.due90"),
+)
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS = []  # noqa: RUF012 - navigation keys live on the app
+
+    def __init__(self) -> None:
+        super().__init__(id="dashboard")
+        translate_bindings(self)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Grid(id="dashboard-grid"):
+            with Vertical(classes="panel", id="panel-subscriptions"):
+                yield Label(t("dashboard.subscriptions"), classes="panel-title", markup=False)
+                for status in STATUSES:
+                    yield Tile(
+                        t(f"dashboard.status.{status}"),
+                        filter=OrganisationFilter(status=status),
+                        id=f"tile-status-{status}",
+                    )
+            with Vertical(classes="panel", id="panel-retention"):
+                yield Label(t("dashboard.retention"), classes="panel-title", markup=False)
+                for band, key in RETENTION:
+                    yield Tile(
+                        t(key), filter=OrganisationFilter(urgency=band), id=f"tile-retention-{band}"
+                    )
+            with Vertical(classes="panel", id="panel-consent"):
+                yield Label(t("dashboard.consent"), classes="panel-title", markup=False)
+                yield Tile(
+                    t("dashboard.consent.granted"), target="people", id="tile-consent-granted"
+                )
+                yield Tile(
+                    t("dashboard.consent.withdrawn"), target="people", id="tile-consent-withdrawn"
+                )
+            with Vertical(classes="panel", id="panel-chart"):
+                yield Label(t("dashboard.chart"), classes="panel-title", markup=False)
+                yield MonthChart(id="month-chart")
+            with Vertical(classes="panel", id="panel-providers"):
+                yield Label(t("dashboard.providers"), classes="panel-title", markup=False)
+                yield Label(t("dashboard.providers.none"), classes="muted", markup=False)
+                yield Label(t("dashboard.deletions"), classes="panel-title", markup=False)
+                yield Label(t("dashboard.deletions.none"), classes="muted", markup=False)
+                yield Label(t("dashboard.requests"), classes="panel-title", markup=False)
+                yield Label(t("dashboard.requests.none"), classes="muted", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_data()
+        self.set_interval(self.app.auto_refresh_seconds, self.refresh_data)
+
+    def refresh_data(self) -> None:
+        self.load_stats()
+
+    @work(thread=True, exclusive=True, group="dashboard")
+    def load_stats(self) -> None:
+        stats = dashboard.collect(
+            self.app.context.engine, self.app.retention_rule, self.app.today()
+        )
+        self.app.call_from_thread(self.show_stats, stats)
+
+    def show_stats(self, stats: DashboardStats) -> None:
+        for status in STATUSES:
+            self.query_one(f"#tile-status-{status}", Tile).set_value(
+                stats.subscriptions_by_status.get(status, 0)
+            )
+        for band, value in (
+            ("overdue", stats.overdue),
+            ("soon", stats.due_within_30),
+            ("near", stats.due_within_90),
+        ):
+            self.query_one(f"#tile-retention-{band}", Tile).set_value(value)
+        self.query_one("#tile-consent-granted", Tile).set_value(stats.newsletter_granted_this_month)
+        self.query_one("#tile-consent-withdrawn", Tile).set_value(
+            stats.newsletter_withdrawn_this_month
+        )
+        self.query_one(MonthChart).show([(m.month, m.count) for m in stats.due_per_month])
+        self.stats = stats
