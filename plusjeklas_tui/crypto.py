@@ -22,6 +22,7 @@ import hmac
 import os
 import secrets
 import stat
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,17 +179,78 @@ def load_key_file(path: Path) -> Keyring:
     return parse_keys(text, str(path))
 
 
-def write_key_file(path: Path, keyring: Keyring, *, exclusive: bool = False) -> None:
-    """Write the key file atomically with mode 0600 (a crash leaves the old or the new file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if exclusive and path.exists():
-        raise KeyProblem(f"key file {path} already exists; refusing to overwrite a key")
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, format_keys(keyring).encode())
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+
+
+def _write_temp(directory: Path, name: str, keyring: Keyring, mode: int, gid: int | None) -> Path:
+    """A fully written, fsynced temporary key file next to its final place."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        if gid is not None and gid != os.getegid():
+            try:
+                os.fchown(fd, -1, gid)
+            except PermissionError as exc:
+                raise KeyProblem(
+                    f"cannot give the new key file the group of {directory / name} "
+                    f"(gid {gid}); run the command as a member of that group"
+                ) from exc
+        os.write(fd, format_keys(keyring).encode())
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    return Path(tmp)
+
+
+def create_key_file(path: Path, keyring: Keyring) -> None:
+    """Create *path* (mode 0600) atomically and exclusively: never half-written, never replaced."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = _write_temp(path.parent, path.name, keyring, 0o600, None)
+    try:
+        os.link(tmp, path)  # fails if the name exists, even when it appeared a moment ago
+    except FileExistsError as exc:
+        raise KeyProblem(key_file_exists_message(path)) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def replace_key_file(path: Path, keyring: Keyring) -> None:
+    """Replace *path* atomically, keeping its group and mode (0640 for the app's group stays)."""
+    path = path.resolve()  # a symlinked key file: replace the file it points to, keep the link
+    info = path.stat()
+    mode = info.st_mode & 0o660
+    tmp = _write_temp(path.parent, path.name, keyring, mode, info.st_gid)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def key_file_exists_message(path: Path) -> str:
+    return (
+        f"key file {path} already exists; refusing to overwrite it (data encrypted under that "
+        "key would become unreadable). To change keys, run `plusjeklas keys rotate`"
+    )
+
+
+def write_key_file(path: Path, keyring: Keyring, *, exclusive: bool = False) -> None:
+    """Create the key file (mode 0600), or replace it keeping its mode and group.
+
+    With ``exclusive`` an existing file is never replaced: a second key would make the data
+    encrypted under the first unreadable.
+    """
+    if exclusive or not path.exists():
+        create_key_file(path, keyring)
+    else:
+        replace_key_file(path, keyring)

@@ -19,6 +19,7 @@ import click
 from plusjeklas_tui.config import Settings, load_settings
 from plusjeklas_tui.context import AppContext, open_context
 from plusjeklas_tui.errors import PlusjeklasError
+from plusjeklas_tui.validation import FieldError, ValidationErrors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,5 +66,12 @@ def handle_errors(func: F) -> F:
         except PlusjeklasError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except ValidationErrors as exc:
+            for error in exc.errors:
+                click.echo(f"Error: {error}", err=True)  # FieldError hides personal values
+            sys.exit(1)
+        except FieldError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,8 +55,10 @@ from plusjeklas_tui.crypto import (
     TOKEN_VERSION,
     FieldKey,
     Keyring,
-    format_keys,
+    create_key_file,
+    key_file_exists_message,
     load_key_file,
+    replace_key_file,
 )
 from plusjeklas_tui.errors import KeyProblem, PlusjeklasError
 from plusjeklas_tui.models import index_value, metadata
@@ -232,71 +233,6 @@ def _refuse_env(settings: Settings, what: str) -> None:
         )
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_temp(directory: Path, name: str, keyring: Keyring, mode: int, gid: int | None) -> Path:
-    """A fully written, fsynced temporary key file next to its final place."""
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        if gid is not None and gid != os.getegid():
-            try:
-                os.fchown(fd, -1, gid)
-            except PermissionError as exc:
-                raise KeyProblem(
-                    f"cannot give the new key file the group of {directory / name} "
-                    f"(gid {gid}); run the command as a member of that group"
-                ) from exc
-        os.write(fd, format_keys(keyring).encode())
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
-        raise
-    os.close(fd)
-    return Path(tmp)
-
-
-def _create_key_file(path: Path, keyring: Keyring) -> None:
-    """Create *path* (mode 0600) atomically and exclusively: never half-written, never replaced."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = _write_temp(path.parent, path.name, keyring, 0o600, None)
-    try:
-        os.link(tmp, path)  # fails if the name exists, even when it appeared a moment ago
-    except FileExistsError as exc:
-        raise KeyProblem(_exists_message(path)) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def _replace_key_file(path: Path, keyring: Keyring) -> None:
-    """Replace *path* atomically, keeping its group and mode (0640 for the app's group stays)."""
-    path = path.resolve()  # a symlinked key file: replace the file it points to, keep the link
-    info = path.stat()
-    mode = info.st_mode & 0o660
-    tmp = _write_temp(path.parent, path.name, keyring, mode, info.st_gid)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _exists_message(path: Path) -> str:
-    return (
-        f"key file {path} already exists; refusing to overwrite it (data encrypted under that "
-        "key would become unreadable). To change keys, run `plusjeklas keys rotate`"
-    )
-
-
 @contextlib.contextmanager
 def _rotation_lock(key_file: Path) -> Iterator[None]:
     """One rotation at a time per key file: two would each write their own new key."""
@@ -344,7 +280,7 @@ def init_key(settings: Settings) -> Path:
     _refuse_env(settings, "create a key")
     path = settings.key_file
     if path.exists() or path.is_symlink():
-        raise KeyProblem(_exists_message(path))
+        raise KeyProblem(key_file_exists_message(path))
     in_use = _key_ids_in_database(settings)
     if in_use:
         raise KeyProblem(
@@ -352,7 +288,7 @@ def init_key(settings: Settings) -> Path:
             f"a new key cannot read; restore the key file that holds them to {path} (or point "
             "keys.file at it) instead of creating a new key"
         )
-    _create_key_file(path, Keyring([FieldKey.generate()]))
+    create_key_file(path, Keyring([FieldKey.generate()]))
     return path
 
 
@@ -517,7 +453,7 @@ def rotate_keys(
             keyring = on_file
         else:
             keyring = Keyring([FieldKey.generate(), *on_file.keys])
-            _replace_key_file(path, keyring)  # before any row: both keys readable from here on
+            replace_key_file(path, keyring)  # before any row: both keys readable from here on
         db.attach_keyring(engine, keyring)
         primary = keyring.primary
         report = RotationReport(
@@ -531,7 +467,7 @@ def rotate_keys(
         report.rows_left = left
         if not stopped and left == 0:
             if len(keyring.keys) > 1:
-                _replace_key_file(path, Keyring([primary]))
+                replace_key_file(path, Keyring([primary]))
             db.attach_keyring(engine, Keyring([primary]))
             report.complete = True
         with db.session_scope(engine) as session:
