@@ -140,3 +140,33 @@ def test_lookup_of_something_that_is_no_address_names_the_rule(ctx: AppContext) 
         queries.find_people_by_email(ctx.engine, ctx.keyring, "not-an-address")
     assert raised.value.field == "email"
     assert "not-an-address" not in str(raised.value)
+
+
+def test_search_organisations_matches_brin_prefix_then_names(ctx) -> None:
+    from plusjeklas_tui.db import session_scope
+    from plusjeklas_tui.models import Organisation
+    from plusjeklas_tui.services.queries import search_organisations
+
+    with session_scope(ctx.engine) as s:
+        for name, brin in (
+            ("OBS De Klimop", "05KO"),
+            ("CBS 05KO Vrienden", "11AA"),
+            ("Het Anker", "05KP"),
+        ):
+            s.add(
+                Organisation(
+                    name=name,
+                    street="Kerkstraat 1",
+                    postcode="1234 AB",
+                    city="Utrecht",
+                    brin=brin,
+                    phone="+31201234567",
+                )
+            )
+    assert [r.brin for r in search_organisations(ctx.engine, "05k")] == ["05KO", "05KP", "11AA"]
+    assert [r.name for r in search_organisations(ctx.engine, "05KO")] == [
+        "OBS De Klimop",
+        "CBS 05KO Vrienden",
+    ]
+    assert [r.name for r in search_organisations(ctx.engine, "anker")] == ["Het Anker"]
+    assert search_organisations(ctx.engine, "   ") == []

@@ -96,3 +96,33 @@ def find_people_by_email(engine: Engine, keyring: Keyring, email: str) -> list[i
 def find_organisations_by_email(engine: Engine, keyring: Keyring, email: str) -> list[int]:
     """Ids of the organisations whose contact e-mail is exactly this address (any letter case)."""
     return _by_email_index(engine, keyring, Organisation.__table__, email)
+
+
+def search_organisations(engine: Engine, text: str, limit: int = 20) -> list[OrganisationRow]:
+    """Organisations for the command palette: a BRIN that starts with *text*, then names.
+
+    A BRIN is typed whole or by its first characters (``05KO``), so it is matched as a prefix
+    on the unique index; names match as a substring like the list filter.
+    """
+    text = text.strip()
+    if not text:
+        return []
+    columns = (_ORG.id, _ORG.name, _ORG.city, _ORG.postcode, _ORG.brin)
+    brin_prefix = text.replace(" ", "").upper()
+    with engine.connect() as conn:
+        by_brin = [
+            OrganisationRow(*row)
+            for row in conn.execute(
+                select(*columns)
+                .where(_ORG.brin.startswith(brin_prefix, autoescape=True))
+                .order_by(_ORG.brin)
+                .limit(limit)
+            )
+        ]
+        seen = {row.id for row in by_brin}
+        by_name = [
+            OrganisationRow(*row)
+            for row in conn.execute(organisations_query(engine, name_contains=text, limit=limit))
+            if row.id not in seen
+        ]
+    return (by_brin + by_name)[:limit]
