@@ -33,6 +33,7 @@ from plusjeklas_tui.models import (
     Subscription,
 )
 from plusjeklas_tui.services import demo, queries
+from plusjeklas_tui.services.demo import rows as demo_rows
 from plusjeklas_tui.sqltypes import UTCDateTime
 
 TODAY = dt.date(2026, 3, 2)
@@ -223,7 +224,7 @@ def test_refuses_a_database_that_already_has_organisations(ctx: AppContext) -> N
 def test_a_failure_halfway_leaves_nothing_written(
     ctx: AppContext, monkeypatch: pytest.MonkeyPatch, parallel: bool
 ) -> None:
-    encode = demo._encode_batch
+    encode = demo_rows.encode_batch
     calls = []
 
     def fail_on_second_batch(*args: object) -> object:
@@ -232,7 +233,7 @@ def test_a_failure_halfway_leaves_nothing_written(
             raise RuntimeError("disk on fire")
         return encode(*args)
 
-    monkeypatch.setattr(demo, "_encode_batch", fail_on_second_batch)  # the fork inherits it
+    monkeypatch.setattr(demo_rows, "encode_batch", fail_on_second_batch)  # the fork inherits it
     expected = PlusjeklasError if parallel else RuntimeError
     with pytest.raises(expected, match="disk on fire"):
         demo.generate(
@@ -313,7 +314,7 @@ def test_sqlite_codec_writes_what_sqlalchemy_writes() -> None:
     dialect = sqlite.dialect()
     stamp = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
     day = Date().dialect_impl(dialect).bind_processor(dialect)
-    codec = demo._Codec("sqlite")
+    codec = demo_rows.Codec("sqlite")
     moments = [
         dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
         dt.datetime(2024, 1, 2, 3, 4, 5, 123, tzinfo=dt.UTC),
