@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Grid, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label
 
@@ -37,42 +37,49 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Grid(id="dashboard-grid"):
-            with Vertical(classes="panel", id="panel-subscriptions"):
-                yield Label(t("dashboard.subscriptions"), classes="panel-title", markup=False)
-                for status in STATUSES:
-                    yield Tile(
-                        t(f"dashboard.status.{status}"),
-                        filter=OrganisationFilter(status=status),
-                        id=f"tile-status-{status}",
-                    )
-            with Vertical(classes="panel", id="panel-retention"):
-                yield Label(t("dashboard.retention"), classes="panel-title", markup=False)
-                for band, key in RETENTION:
-                    yield Tile(
-                        t(key), filter=OrganisationFilter(urgency=band), id=f"tile-retention-{band}"
-                    )
-            with Vertical(classes="panel", id="panel-consent"):
-                yield Label(t("dashboard.consent"), classes="panel-title", markup=False)
-                yield Tile(
-                    t("dashboard.consent.granted"), target="people", id="tile-consent-granted"
-                )
-                yield Tile(
-                    t("dashboard.consent.withdrawn"), target="people", id="tile-consent-withdrawn"
-                )
-            with Vertical(classes="panel", id="panel-chart"):
-                yield Label(t("dashboard.chart"), classes="panel-title", markup=False)
-                yield MonthChart(id="month-chart")
-            with Vertical(classes="panel", id="panel-providers"):
-                yield Label(t("dashboard.providers"), classes="panel-title", markup=False)
-                yield Label(t("dashboard.providers.none"), classes="muted", markup=False)
-                yield Label(t("dashboard.deletions"), classes="panel-title", markup=False)
-                yield Label(t("dashboard.deletions.none"), classes="muted", markup=False)
-                yield Label(t("dashboard.requests"), classes="panel-title", markup=False)
-                yield Label(t("dashboard.requests.none"), classes="muted", markup=False)
+        with Horizontal(id="dashboard-columns"):
+            with VerticalScroll(classes="dashboard-column"):
+                yield from self._left_column()
+            with VerticalScroll(classes="dashboard-column"):
+                yield from self._right_column()
         yield Footer()
 
+    def _left_column(self) -> ComposeResult:
+        with Vertical(classes="panel", id="panel-subscriptions"):
+            yield Label(t("dashboard.subscriptions"), classes="panel-title", markup=False)
+            for status in STATUSES:
+                yield Tile(
+                    t(f"dashboard.status.{status}"),
+                    filter=OrganisationFilter(status=status),
+                    id=f"tile-status-{status}",
+                )
+        with Vertical(classes="panel", id="panel-consent"):
+            yield Label(t("dashboard.consent"), classes="panel-title", markup=False)
+            yield Tile(t("dashboard.consent.granted"), target="people", id="tile-consent-granted")
+            yield Tile(
+                t("dashboard.consent.withdrawn"), target="people", id="tile-consent-withdrawn"
+            )
+        with Vertical(classes="panel", id="panel-providers"):
+            yield Label(t("dashboard.providers"), classes="panel-title", markup=False)
+            yield Label(t("dashboard.providers.none"), classes="muted", markup=False)
+            yield Label(t("dashboard.deletions"), classes="panel-title", markup=False)
+            yield Label(t("dashboard.deletions.none"), classes="muted", markup=False)
+            yield Label(t("dashboard.requests"), classes="panel-title", markup=False)
+            yield Label(t("dashboard.requests.none"), classes="muted", markup=False)
+
+    def _right_column(self) -> ComposeResult:
+        with Vertical(classes="panel", id="panel-retention"):
+            yield Label(t("dashboard.retention"), classes="panel-title", markup=False)
+            for band, key in RETENTION:
+                yield Tile(
+                    t(key), filter=OrganisationFilter(urgency=band), id=f"tile-retention-{band}"
+                )
+        with Vertical(classes="panel", id="panel-chart"):
+            yield Label(t("dashboard.chart"), classes="panel-title", markup=False)
+            yield MonthChart(id="month-chart")
+
     def on_mount(self) -> None:
+        self.query(Tile).first().focus()
         self.refresh_data()
         self.set_interval(self.app.auto_refresh_seconds, self.refresh_data)
 

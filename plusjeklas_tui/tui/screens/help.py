@@ -48,8 +48,14 @@ class HelpScreen(ModalScreen[None]):
     def rows(self) -> list[Binding]:
         """Bindings active on the screen underneath: its focused widgets, itself, the app."""
         active = self.underneath.active_bindings  # key -> ActiveBinding(node, binding, enabled)
-        return [
-            entry.binding
+        entries = [
+            entry
             for entry in active.values()
             if entry.enabled and entry.binding.description and not entry.binding.system
         ]
+
+        def owner_rank(entry: object) -> int:
+            node = entry.node  # type: ignore[attr-defined]
+            return 0 if node is self.app else 1 if node is self.underneath else 2
+
+        return [entry.binding for entry in sorted(entries, key=owner_rank)]

@@ -8,6 +8,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from plusjeklas_tui.tui.filters import OrganisationFilter
+from plusjeklas_tui.tui.i18n import translate_bindings
 
 
 class Tile(Static, can_focus=True):
@@ -36,6 +37,7 @@ class Tile(Static, can_focus=True):
         self.target = target
         self.filter = filter
         self.set_value(None)
+        translate_bindings(self)
 
     def set_value(self, value: int | str | None) -> None:
         shown = "…" if value is None else str(value)
