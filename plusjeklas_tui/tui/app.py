@@ -110,11 +110,30 @@ class PlusjeklasApp(App[None]):
             focus_filter()
 
     async def open_organisation(self, organisation_id: int) -> None:
-        """Open an organisation's record (from the palette or a list)."""
-        await self.action_goto("organisations")
-        open_record = getattr(self.screen, "open_record", None)
-        if open_record is not None:
-            open_record(organisation_id)
+        """Open an organisation's record on top of the current screen (list, palette, audit)."""
+        from plusjeklas_tui.tui.screens.record import RecordScreen
+
+        await self.push_screen(RecordScreen(organisation_id))
+
+    def has_unsaved_changes(self) -> bool:
+        return any(
+            getattr(screen, "has_unsaved_changes", lambda: False)()
+            for stack in self._screen_stacks.values()
+            for screen in stack
+        )
+
+    async def action_quit(self) -> None:
+        """Quit; ask first only when a form holds unsaved changes."""
+        if not self.has_unsaved_changes():
+            self.exit()
+            return
+        from plusjeklas_tui.tui.screens.confirm import ConfirmScreen
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                self.exit()
+
+        self.push_screen(ConfirmScreen(t("confirm.quit_unsaved")), answered)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -134,7 +153,7 @@ class PlusjeklasApp(App[None]):
         elif self.current_mode != "dashboard":
             await self.switch_mode("dashboard")
         else:
-            self.exit()
+            await self.action_quit()
 
     # --- errors --------------------------------------------------------------------------
 

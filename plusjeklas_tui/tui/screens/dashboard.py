@@ -94,6 +94,8 @@ class DashboardScreen(Screen[None]):
         self.app.call_from_thread(self.show_stats, stats)
 
     def show_stats(self, stats: DashboardStats) -> None:
+        if not self.is_attached:  # the reload finished after the screen went away
+            return
         for status in STATUSES:
             self.query_one(f"#tile-status-{status}", Tile).set_value(
                 stats.subscriptions_by_status.get(status, 0)

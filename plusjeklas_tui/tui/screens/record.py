@@ -1,0 +1,746 @@
+"""One school: its data, people, consent, subscriptions, provider links and audit trail.
+
+Six tabs, switched with ``1``-``6`` (or the arrow keys on the tab strip), each a plain list
+(:class:`VirtualTable`) or the school's details. Everything is read by
+:func:`~plusjeklas_tui.services.record_view.load_record` in a worker thread; an unchanged
+record is not redrawn when it is reloaded (every 5 seconds, and on ``Ctrl+R``), so an idle
+screen sends nothing.
+
+Editing opens a form over the record (``e`` school, ``n``/``E`` a person, ``c`` consent).
+Viewers see no edit keys, and a form opened anyway would be refused by the services. The IBAN
+is shown masked; ``r`` (admins only) shows it in full for :attr:`RecordScreen.reveal_seconds`
+and writes an audit event first.
+
+Every value from the database is shown as plain text with control characters escaped: a
+school called ``[@click=app.quit]x[/]`` is just a name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Label, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from plusjeklas_tui.errors import NotFound, PermissionDenied
+from plusjeklas_tui.services.record_view import (
+    AdministratorView,
+    RecordView,
+    load_record,
+    reveal_iban,
+)
+from plusjeklas_tui.services.records import LOCAL_TZ
+from plusjeklas_tui.staff import Permission
+from plusjeklas_tui.tui.i18n import CATALOGUE, t, translate_bindings
+from plusjeklas_tui.tui.screens.administrator_form import AdministratorForm
+from plusjeklas_tui.tui.screens.consent_form import ConsentForm, consent_label, purpose_label
+from plusjeklas_tui.tui.screens.form import deliver
+from plusjeklas_tui.tui.screens.organisation_form import OrganisationForm
+from plusjeklas_tui.tui.widgets.virtual_table import Cell, Column, Row, VirtualTable, plain_text
+from plusjeklas_tui.validation import format_iban, format_phone
+
+TABS = ("school", "people", "consent", "subscriptions", "providers", "audit")
+SCHOOL_FIELDS = ("name", "street", "postcode", "city", "brin", "phone", "email", "iban", "notes")
+EDIT_ACTIONS = frozenset({"edit_school", "add_person", "edit_person", "record_consent"})
+CONSENT_STYLE = {"granted": "green", "withdrawn": "red"}
+
+
+class Rows:
+    """A loaded record's list as a :class:`RowSource` (records have tens of rows, not 100k)."""
+
+    def __init__(self, rows: Sequence[Row] = ()) -> None:
+        self.rows = tuple(rows)
+
+    def count(self) -> int:
+        return len(self.rows)
+
+    def fetch(self, offset: int, limit: int) -> Sequence[Row]:
+        return self.rows[offset : offset + limit]
+
+
+# --- formatting (plain strings; the widgets never parse them) ------------------------------
+
+
+def _text(value: object) -> str:
+    """A value for a table cell or a label: escaped, and a dash for nothing."""
+    if value is None or value == "":
+        return t("record.empty")
+    return plain_text(str(value))
+
+
+def _multiline(value: str | None) -> str:
+    """Free text keeps its line breaks; every other control character is escaped."""
+    if not value:
+        return t("record.empty")
+    return "\n".join(plain_text(line) for line in value.split("\n"))
+
+
+def _when(moment: dt.datetime | None) -> str:
+    if moment is None:
+        return t("record.never")
+    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def _date(day: dt.date | None) -> str:
+    return t("record.empty") if day is None else day.isoformat()
+
+
+def _label(prefix: str, code: str) -> str:
+    """Catalogue text for a code stored in the database, or the code itself."""
+    key = f"{prefix}.{code}"
+    return t(key) if key in CATALOGUE else plain_text(code)
+
+
+def _consent_cell(action: str | None) -> Cell:
+    return Cell(consent_label(action), CONSENT_STYLE.get(action or "", "dim"))
+
+
+# Columns are built when a screen is composed: their labels follow the configured language.
+
+
+def _column(key: str, width: int, label: str | None = None) -> Column:
+    return Column(key, t(label or f"record.col.{key}"), width, sortable=False)
+
+
+def people_columns() -> list[Column]:
+    return [
+        _column("name", 18),
+        _column("email", 22),
+        _column("phones", 14),
+        _column("since", 10),
+        _column("left", 10),
+    ]
+
+
+def consent_now_columns() -> list[Column]:
+    return [
+        _column("person", 18),
+        _column("purpose", 11),
+        _column("state", 14),
+        _column("when", 16),
+        _column("source", 12),
+    ]
+
+
+def consent_history_columns() -> list[Column]:
+    return [
+        _column("when", 16),
+        _column("person", 14),
+        _column("purpose", 11),
+        _column("action", 11),
+        _column("source", 12),
+        _column("evidence", 60),
+    ]
+
+
+def subscription_columns() -> list[Column]:
+    return [
+        _column("plan", 24),
+        _column("start", 10),
+        _column("end", 10),
+        _column("status", 12),
+    ]
+
+
+def provider_columns() -> list[Column]:
+    return [
+        _column("provider", 12),
+        _column("subject", 22),
+        _column("external_id", 20),
+        _column("synced", 16),
+    ]
+
+
+def audit_columns() -> list[Column]:
+    return [
+        _column("when", 16),
+        _column("who", 12),
+        _column("action", 10),
+        _column("record", 18),
+        _column("detail", 48),
+    ]
+
+
+# --- the screen ----------------------------------------------------------------------------
+
+
+class RecordScreen(Screen[None]):
+    """``RecordScreen(organisation_id)``: everything else comes from ``self.app``."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "edit_school", "record.edit_school", id="record.edit_school"),
+        Binding("n", "add_person", "record.add_person", id="record.add_person"),
+        Binding("E", "edit_person", "record.edit_person", show=False, id="record.edit_person"),
+        Binding("c", "record_consent", "record.record_consent", id="record.record_consent"),
+        Binding("r", "reveal_iban", "record.reveal_iban", id="record.reveal_iban"),
+        Binding("escape", "back", "nav.back", show=False, id="record.back"),
+        *(
+            Binding(str(n), f"show_tab('{tab}')", f"record.tab.{tab}", show=False)
+            for n, tab in enumerate(TABS, start=1)
+        ),
+    ]
+
+    DEFAULT_CSS: ClassVar[str] = """
+    RecordScreen #record-title {
+        width: 100%;
+        padding: 0 1;
+        text-style: bold;
+        background: $panel;
+    }
+    RecordScreen #record-tabs {
+        height: 1fr;
+    }
+    RecordScreen #record-tabs > ContentSwitcher {
+        height: 1fr;
+    }
+    RecordScreen TabPane {
+        height: 1fr;
+        padding: 0;
+    }
+    RecordScreen #school-pane {
+        height: 1fr;
+        padding: 0 1;
+    }
+    RecordScreen .record-grid {
+        grid-size: 2;
+        grid-columns: 16 1fr;
+        grid-rows: auto;
+        height: auto;
+    }
+    RecordScreen .record-label {
+        color: $text-muted;
+    }
+    RecordScreen .record-section {
+        text-style: bold;
+        color: $text-primary;
+        padding: 0 1;
+    }
+    RecordScreen #school-pane > .record-section {
+        padding: 0;
+        margin-top: 1;
+    }
+    RecordScreen #value-iban.-revealed {
+        color: $text-warning;
+        text-style: bold;
+    }
+    RecordScreen .urgency-overdue {
+        color: $text-error;
+        text-style: bold;
+    }
+    RecordScreen .urgency-soon {
+        color: $text-error;
+    }
+    RecordScreen .urgency-near {
+        color: $text-warning;
+    }
+    RecordScreen .urgency-later {
+        color: $text-success;
+    }
+    RecordScreen #consent-now-table {
+        height: auto;
+        max-height: 8;
+    }
+    RecordScreen #audit-truncated {
+        display: none;
+        color: $text-muted;
+        padding: 0 1;
+    }
+    RecordScreen #audit-truncated.-shown {
+        display: block;
+    }
+    """
+
+    reveal_seconds: float = 30.0
+    """How long a revealed IBAN stays visible (tests shorten it)."""
+
+    def __init__(self, organisation_id: int) -> None:
+        super().__init__(classes="record-screen")
+        self.organisation_id = organisation_id
+        self.view: RecordView | None = None
+        self.revealed_iban: str | None = None
+        self._reveal_timer: Timer | None = None
+        self._consent_keys: list[tuple[int, str]] = []  # consent-now row key -> (person, purpose)
+        self._selected_person: int | None = None
+        self._selected_purpose: str | None = None
+        self._load_failed_reported = False
+        translate_bindings(self)
+
+    # --- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Label(Content(t("record.loading")), id="record-title")
+        with TabbedContent(initial="tab-school", id="record-tabs"):
+            with (
+                TabPane(t("record.tab.school"), id="tab-school"),
+                VerticalScroll(id="school-pane"),
+            ):
+                with Grid(classes="record-grid", id="school-grid"):
+                    for field in SCHOOL_FIELDS:
+                        yield Label(Content(t(f"record.field.{field}")), classes="record-label")
+                        yield Label("", id=f"value-{field}", markup=False)
+                yield Label(Content(t("record.retention")), classes="record-section")
+                with Grid(classes="record-grid", id="retention-grid"):
+                    yield Label(Content(t("record.retention.deadline")), classes="record-label")
+                    yield Label("", id="value-deadline", markup=False)
+                    yield Label(Content(t("record.retention.rule")), classes="record-label")
+                    yield Label("", id="value-rule", markup=False)
+            with TabPane(t("record.tab.people"), id="tab-people"):
+                yield VirtualTable(
+                    Rows(), people_columns(), id="people-table", empty_text=t("record.people.empty")
+                )
+            with TabPane(t("record.tab.consent"), id="tab-consent"):
+                yield Label(Content(t("record.consent.current")), classes="record-section")
+                yield VirtualTable(
+                    Rows(),
+                    consent_now_columns(),
+                    id="consent-now-table",
+                    empty_text=t("record.people.empty"),
+                )
+                yield Label(Content(t("record.consent.history")), classes="record-section")
+                yield VirtualTable(
+                    Rows(),
+                    consent_history_columns(),
+                    id="consent-history-table",
+                    empty_text=t("record.consent.empty"),
+                )
+            with TabPane(t("record.tab.subscriptions"), id="tab-subscriptions"):
+                yield VirtualTable(
+                    Rows(),
+                    subscription_columns(),
+                    id="subscriptions-table",
+                    empty_text=t("record.subscriptions.empty"),
+                )
+            with TabPane(t("record.tab.providers"), id="tab-providers"):
+                yield VirtualTable(
+                    Rows(),
+                    provider_columns(),
+                    id="providers-table",
+                    empty_text=t("record.providers.empty"),
+                )
+            with TabPane(t("record.tab.audit"), id="tab-audit"):
+                yield VirtualTable(
+                    Rows(), audit_columns(), id="audit-table", empty_text=t("record.audit.empty")
+                )
+                yield Label("", id="audit-truncated", markup=False)
+        yield Footer()
+
+    auto_refresh_seconds: float | None = None
+    """How often the record reloads while shown; ``None``: the app's setting."""
+
+    def on_mount(self) -> None:
+        self.refresh_data()
+        seconds = self.auto_refresh_seconds or self.app.auto_refresh_seconds  # type: ignore[attr-defined]
+        self.set_interval(seconds, self._reload_if_shown)
+
+    # --- loading -----------------------------------------------------------------------------
+
+    def refresh_data(self) -> None:
+        """Reload the record (``Ctrl+R``, after a save, and every few seconds)."""
+        app: Any = self.app
+        self._load(
+            app,
+            app.retention_rule,
+            app.today(),
+            tuple(app.context.settings.consent_purposes),
+        )
+
+    def _reload_if_shown(self) -> None:
+        if self.app.screen is self:
+            self.refresh_data()
+
+    @work(thread=True, exclusive=True, group="record-load")
+    def _load(self, app: Any, rule: Any, today: dt.date, purposes: tuple[str, ...]) -> None:
+        worker = get_current_worker()
+        try:
+            view = load_record(
+                app.context.engine,
+                self.organisation_id,
+                rule=rule,
+                today=today,
+                purposes=purposes,
+            )
+        except Exception as error:
+            if not worker.is_cancelled:
+                deliver(app, self._load_failed, error)
+            return
+        if not worker.is_cancelled:
+            deliver(app, self.show_record, view)
+
+    def _load_failed(self, error: Exception) -> None:
+        if not self.is_attached:
+            return
+        if isinstance(error, NotFound):
+            self.view = None
+            self.query_one("#record-title", Label).update(
+                Content(t("record.gone", id=self.organisation_id))
+            )
+            self.refresh_bindings()
+        if not self._load_failed_reported:  # the auto-refresh must not repeat it every 5 s
+            self._load_failed_reported = True
+            self.app.report_error(error)  # type: ignore[attr-defined]
+
+    def show_record(self, view: RecordView) -> None:
+        """Show *view*; nothing is redrawn when it equals what is shown already."""
+        if not self.is_attached:  # the screen was closed while loading
+            return
+        self._load_failed_reported = False
+        if view == self.view:
+            return
+        self.view = view
+        org = view.organisation
+        self.query_one("#record-title", Label).update(
+            Content(plain_text(t("record.title", name=org.name, brin=org.brin, city=org.city)))
+        )
+        values = {
+            "name": _text(org.name),
+            "street": _text(org.street),
+            "postcode": _text(org.postcode),
+            "city": _text(org.city),
+            "brin": _text(org.brin),
+            "phone": _text(format_phone(org.phone)),
+            "email": _text(org.email),
+            "notes": _multiline(org.notes),
+        }
+        for field, text in values.items():
+            self.query_one(f"#value-{field}", Label).update(Content(text))
+        self._show_iban()
+        self._show_retention(view)
+        self._show_people(view)
+        self._show_consent(view)
+        self._show_subscriptions(view)
+        self._show_providers(view)
+        self._show_audit(view)
+        self.refresh_bindings()
+
+    def _show_retention(self, view: RecordView) -> None:
+        retention = view.retention
+        deadline = self.query_one("#value-deadline", Label)
+        for band in ("overdue", "soon", "near", "later"):
+            deadline.remove_class(f"urgency-{band}")
+        if retention.deadline is None:
+            deadline.update(Content(t("record.retention.none")))
+        else:
+            text = f"{retention.deadline.isoformat()}  ({t(f'record.urgency.{retention.urgency}')})"
+            deadline.update(Content(text))
+            deadline.add_class(f"urgency-{retention.urgency}")
+        start = "" if retention.clock_start is None else retention.clock_start.isoformat()
+        why = t(
+            f"record.retention.why.{retention.reason}",
+            rule=_label("record.rule", retention.rule_name),
+            months=retention.months,
+            start=start,
+        )
+        self.query_one("#value-rule", Label).update(Content(plain_text(why)))
+
+    def _show_iban(self) -> None:
+        label = self.query_one("#value-iban", Label)
+        org = None if self.view is None else self.view.organisation
+        if self.revealed_iban is not None:
+            seconds = f"{self.reveal_seconds:g}"
+            text = (
+                f"{format_iban(self.revealed_iban)}  {t('record.iban.revealed', seconds=seconds)}"
+            )
+            label.update(Content(plain_text(text)))
+            label.add_class("-revealed")
+            return
+        label.remove_class("-revealed")
+        label.update(Content(_text(None if org is None else org.iban_masked)))
+
+    def _set_rows(self, table_id: str, rows: Sequence[Row]) -> None:
+        table = self.query_one(f"#{table_id}", VirtualTable)
+        table.set_source(Rows(rows), keep_key=table.cursor_key)
+
+    def _show_people(self, view: RecordView) -> None:
+        self._set_rows(
+            "people-table",
+            [
+                Row(
+                    person.id,
+                    (
+                        _text(person.name),
+                        _text(person.email),
+                        _text(", ".join(format_phone(p) for p in person.phones)),
+                        _date(person.started_on),
+                        _date(person.left_on),
+                    ),
+                )
+                for person in view.administrators
+            ],
+        )
+
+    def _show_consent(self, view: RecordView) -> None:
+        latest = {(e.administrator_id, e.purpose): e for e in view.consent_events}
+        self._consent_keys = []
+        now_rows = []
+        for person in view.administrators:
+            for purpose, action in person.consent:
+                event = latest.get((person.id, purpose))
+                now_rows.append(
+                    Row(
+                        len(self._consent_keys),
+                        (
+                            _text(person.name),
+                            purpose_label(purpose),
+                            _consent_cell(action),
+                            _when(event.occurred_at) if event else t("record.empty"),
+                            _text(event.source) if event else t("record.empty"),
+                        ),
+                    )
+                )
+                self._consent_keys.append((person.id, purpose))
+        self._set_rows("consent-now-table", now_rows)
+        self._set_rows(
+            "consent-history-table",
+            [
+                Row(
+                    event.id,
+                    (
+                        _when(event.occurred_at),
+                        _text(event.administrator_name),
+                        purpose_label(event.purpose),
+                        _consent_cell(event.action),
+                        _text(event.source),
+                        _text(event.evidence),
+                    ),
+                )
+                for event in view.consent_events
+            ],
+        )
+
+    def _show_subscriptions(self, view: RecordView) -> None:
+        self._set_rows(
+            "subscriptions-table",
+            [
+                Row(
+                    s.id,
+                    (
+                        _text(s.plan),
+                        _date(s.start_date),
+                        _date(s.end_date),
+                        _label("dashboard.status", s.status),
+                    ),
+                )
+                for s in view.subscriptions
+            ],
+        )
+
+    def _show_providers(self, view: RecordView) -> None:
+        self._set_rows(
+            "providers-table",
+            [
+                Row(
+                    link.id,
+                    (
+                        _text(link.provider),
+                        _text(link.subject_name),
+                        _text(link.external_id),
+                        _when(link.last_synced_at),
+                    ),
+                )
+                for link in view.provider_links
+            ],
+        )
+
+    def _show_audit(self, view: RecordView) -> None:
+        self._set_rows(
+            "audit-table",
+            [
+                Row(
+                    event.id,
+                    (
+                        _when(event.occurred_at),
+                        _text(event.actor),
+                        _text(event.action),
+                        f"{_label('record.entity', event.entity)} #{event.entity_id}",
+                        _text(event.detail),
+                    ),
+                )
+                for event in view.audit
+            ],
+        )
+        note = self.query_one("#audit-truncated", Label)
+        note.update(Content(t("record.audit.truncated", count=len(view.audit))))
+        note.set_class(view.audit_truncated, "-shown")
+
+    # --- selection ---------------------------------------------------------------------------
+
+    @on(VirtualTable.CursorMoved)
+    def _cursor_moved(self, event: VirtualTable.CursorMoved) -> None:
+        """Remember whom (and which purpose) the user points at, for ``E`` and ``c``.
+
+        Only the focused list counts: the lists also move their cursors when data reloads.
+        """
+        if event.key is None or self.view is None or not event.table.has_focus:
+            return
+        self._select_from(event.table.id, event.key)
+
+    def _select_from(self, table_id: str | None, key: int) -> None:
+        if self.view is None:
+            return
+        if table_id == "people-table":
+            self._selected_person, self._selected_purpose = key, None
+        elif table_id == "consent-now-table" and key < len(self._consent_keys):
+            self._selected_person, self._selected_purpose = self._consent_keys[key]
+        elif table_id == "consent-history-table":
+            found = next((e for e in self.view.consent_events if e.id == key), None)
+            if found is not None:
+                self._selected_person = found.administrator_id
+                self._selected_purpose = found.purpose
+        else:
+            return
+        self.refresh_bindings()
+
+    @on(VirtualTable.RowSelected)
+    def _row_selected(self, event: VirtualTable.RowSelected) -> None:
+        table_id = event.table.id
+        self._select_from(table_id, event.key)
+        if table_id == "people-table":
+            self.action_edit_person()
+        elif table_id in ("consent-now-table", "consent-history-table"):
+            self.action_record_consent()
+
+    def selected_person(self) -> AdministratorView | None:
+        """The person last pointed at in the people or consent lists (if still there), else
+        the one under the people list's cursor."""
+        if self.view is None:
+            return None
+        if self._selected_person is not None:
+            person = self.view.administrator(self._selected_person)
+            if person is not None:
+                return person
+        key = self.query_one("#people-table", VirtualTable).cursor_key
+        return None if key is None else self.view.administrator(key)
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Viewers do not see edit keys (False hides them); missing data dims them (None)."""
+        staff = self.app.context.staff  # type: ignore[attr-defined]
+        if action in EDIT_ACTIONS:
+            if not staff.can(Permission.EDIT):
+                return False
+            if self.view is None:
+                return None
+            if action == "edit_person" and self.selected_person() is None:
+                return None
+            if action == "record_consent" and not self.view.administrators:
+                return None
+            return True
+        if action == "reveal_iban":
+            if not staff.can(Permission.REVEAL):
+                return False
+            if self.view is None or not self.view.organisation.has_iban:
+                return None
+            return self.revealed_iban is None or None
+        return True
+
+    def _refused(self, what: str) -> bool:
+        """Refuse (with the services' own message) what this staff member may not do."""
+        try:
+            self.app.context.staff.require(Permission.EDIT, what)  # type: ignore[attr-defined]
+        except PermissionDenied as error:
+            self.app.report_error(error)  # type: ignore[attr-defined]
+            return True
+        return False
+
+    def action_edit_school(self) -> None:
+        if self._refused("change organisations") or self.view is None:
+            return
+        self.app.push_screen(OrganisationForm(self.view.organisation), self._after_form)
+
+    def action_add_person(self) -> None:
+        if self._refused("add administrators") or self.view is None:
+            return
+        form = AdministratorForm(
+            self.organisation_id, organisation_name=self.view.organisation.name
+        )
+        self.app.push_screen(form, self._after_form)
+
+    def action_edit_person(self) -> None:
+        if self._refused("change administrators") or self.view is None:
+            return
+        person = self.selected_person()
+        if person is None:
+            self.notify(t("record.no_person_selected"), severity="warning", markup=False)
+            return
+        self.app.push_screen(AdministratorForm(self.organisation_id, person), self._after_form)
+
+    def action_record_consent(self) -> None:
+        if self._refused("record consent") or self.view is None:
+            return
+        if not self.view.administrators:
+            self.notify(t("record.no_people"), severity="warning", markup=False)
+            return
+        person = self.selected_person()
+        form = ConsentForm(
+            self.view.administrators,
+            self.view.purposes,
+            person_id=None if person is None else person.id,
+            purpose=self._selected_purpose,
+        )
+        self.app.push_screen(form, self._after_consent)
+
+    def _after_form(self, saved: int | None) -> None:
+        # Reload even when cancelled: after a conflict the user wants to see the other save.
+        if saved is not None:
+            self.notify(t("record.saved"), markup=False)
+        self.refresh_data()
+
+    def _after_consent(self, saved: int | None) -> None:
+        if saved is not None:
+            self.notify(t("record.consent_saved"), markup=False)
+        self.refresh_data()
+
+    def action_reveal_iban(self) -> None:
+        """Ask the services for the IBAN; they check the role and audit before answering."""
+        app: Any = self.app
+        self._reveal(app, app.context.engine, app.context.staff)
+
+    @work(thread=True, exclusive=True, group="record-reveal")
+    def _reveal(self, app: Any, engine: Any, staff: Any) -> None:
+        try:
+            iban = reveal_iban(engine, staff, self.organisation_id)
+        except Exception as error:
+            deliver(app, app.report_error, error)
+            return
+        deliver(app, self._show_revealed, iban)
+
+    def _show_revealed(self, iban: str) -> None:
+        if not self.is_attached:
+            return
+        self.revealed_iban = iban
+        if self._reveal_timer is not None:
+            self._reveal_timer.stop()
+        self._reveal_timer = self.set_timer(self.reveal_seconds, self.mask_iban)
+        self._show_iban()
+        self.refresh_bindings()
+        self.refresh_data()  # the trail now shows the reveal
+
+    def mask_iban(self) -> None:
+        """Hide the IBAN again (the reveal timer calls this)."""
+        self.revealed_iban = None
+        self._reveal_timer = None
+        self._show_iban()
+        self.refresh_bindings()
+
+    def action_show_tab(self, tab: str) -> None:
+        tabs = self.query_one("#record-tabs", TabbedContent)
+        tabs.active = f"tab-{tab}"
+        pane = self.query_one(f"#tab-{tab}", TabPane)
+        target = pane.query(VirtualTable).first() if pane.query(VirtualTable) else None
+        if target is None:
+            target = self.query_one("#school-pane", VerticalScroll)
+        target.focus()
+
+    async def action_back(self) -> None:
+        await self.app.run_action("back")
