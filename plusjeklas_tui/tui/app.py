@@ -23,12 +23,12 @@ from plusjeklas_tui.services.deadlines import RetentionRule
 from plusjeklas_tui.tui.commands import JumpCommands
 from plusjeklas_tui.tui.filters import OrganisationFilter
 from plusjeklas_tui.tui.i18n import set_language, t, translate_bindings
+from plusjeklas_tui.tui.screens.audit import AuditScreen
 from plusjeklas_tui.tui.screens.dashboard import DashboardScreen
 from plusjeklas_tui.tui.screens.help import HelpScreen
-from plusjeklas_tui.tui.screens.placeholder import PlaceholderScreen
+from plusjeklas_tui.tui.screens.organisations import OrganisationsScreen
+from plusjeklas_tui.tui.screens.people import PeopleScreen
 from plusjeklas_tui.tui.widgets.tile import Tile
-
-SCREEN_KEYS = {"dashboard": "d", "organisations": "o", "people": "p", "audit": "a"}
 
 
 def _today_in_amsterdam() -> dt.date:
@@ -77,9 +77,9 @@ class PlusjeklasApp(App[None]):
     def screen_factories(self) -> dict[str, Callable[[], Screen]]:
         return {
             "dashboard": DashboardScreen,
-            "organisations": lambda: PlaceholderScreen("organisations"),
-            "people": lambda: PlaceholderScreen("people"),
-            "audit": lambda: PlaceholderScreen("audit"),
+            "organisations": OrganisationsScreen,
+            "people": PeopleScreen,
+            "audit": AuditScreen,
         }
 
     def on_mount(self) -> None:

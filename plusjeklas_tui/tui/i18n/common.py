@@ -36,7 +36,3 @@ STRINGS: dict[str, tuple[str, str]] = {
     "palette.screen": ("Ga naar {screen}", "Go to {screen}"),
     "palette.organisation": ("School openen: {name} ({brin})", "Open school: {name} ({brin})"),
 }
-STRINGS["placeholder.soon"] = (
-    "{screen}: dit scherm komt binnenkort.",
-    "{screen}: this screen is coming soon.",
-)
