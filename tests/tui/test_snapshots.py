@@ -31,6 +31,7 @@ SUBSCRIPTIONS = [
 
 
 def _seed(ctx: AppContext) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"language": "nl"})  # the default language
     with session_scope(ctx.engine) as s:
         for n, (end, status) in enumerate(SUBSCRIPTIONS):
             org = Organisation(
@@ -79,3 +80,45 @@ def test_help(snap_compare, open_as: Callable[[str], AppContext]) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_organisations_list(snap_compare, open_as: Callable[[str], AppContext], size) -> None:
+    context = open_as("eddie")
+    _seed(context)
+    app = PlusjeklasApp(context, today=lambda: TODAY)
+
+    async def run_before(pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("o")
+        await _settle_lists(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_record(snap_compare, open_as: Callable[[str], AppContext], size) -> None:
+    context = open_as("eddie")
+    _seed(context)
+    app = PlusjeklasApp(context, today=lambda: TODAY)
+
+    async def run_before(pilot) -> None:
+        await _settle(pilot)
+        await pilot.app.open_organisation(1)
+        await _settle_lists(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def _settle_lists(pilot) -> None:
+    """Lists replace older loads with newer ones; a cancelled load is not an error."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(3):
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:
+            continue
+        await pilot.pause()
