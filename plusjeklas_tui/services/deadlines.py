@@ -87,10 +87,11 @@ def deadline_for(
     query = clock_starts(today).where(Organisation.id == organisation_id)
     with engine.connect() as conn:
         row = conn.execute(query).first()
-    return None if row is None else rule.deadline(_as_date(row.clock_start))
+    return None if row is None else rule.deadline(as_date(row.clock_start))
 
 
-def _as_date(value: object) -> dt.date | None:
+def as_date(value: object) -> dt.date | None:
+    """A clock value as a date: SQLite's ``date()`` answers text, PostgreSQL a date."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
 from plusjeklas_tui.models import Administrator, Organisation, Subscription, index_value
-from plusjeklas_tui.services.deadlines import RetentionRule, clock_starts, urgency
+from plusjeklas_tui.services.deadlines import RetentionRule, as_date, clock_starts, urgency
 from plusjeklas_tui.sqltypes import keyring_of
 from plusjeklas_tui.validation import FieldError, email_lookup_key
 
@@ -92,17 +92,6 @@ def _contains(engine: Engine, column: Any, pattern: str) -> ColumnElement[bool]:
     if engine.dialect.name == "postgresql":
         return column.ilike(pattern, escape=LIKE_ESCAPE)
     return column.like(pattern, escape=LIKE_ESCAPE)
-
-
-def _as_date(value: object) -> dt.date | None:
-    """A clock value as a date: SQLite's ``date()`` answers text, PostgreSQL a date."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 def parse_month(value: str) -> dt.date:
@@ -320,6 +309,6 @@ class OrganisationList:
             .where(Organisation.id.in_(ids))  # type: ignore[union-attr]
         )
         return {
-            row.organisation_id: (row.status, _as_date(row.clock_start))
+            row.organisation_id: (row.status, as_date(row.clock_start))
             for row in conn.execute(query)
         }

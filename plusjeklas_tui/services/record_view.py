@@ -32,7 +32,7 @@ from plusjeklas_tui.models import (
     Subscription,
 )
 from plusjeklas_tui.services import audit, records
-from plusjeklas_tui.services.deadlines import RetentionRule, clock_starts, urgency
+from plusjeklas_tui.services.deadlines import RetentionRule, as_date, clock_starts, urgency
 from plusjeklas_tui.staff import Permission, StaffMember
 from plusjeklas_tui.validation import mask_iban
 
@@ -194,17 +194,6 @@ def _organisation(org: Organisation) -> OrganisationView:
     )
 
 
-def _date_of(value: object) -> dt.date | None:
-    """A date from the clock query (SQLite returns text, PostgreSQL a date)."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
-
-
 def _retention(
     session: Session,
     organisation_id: int,
@@ -214,7 +203,7 @@ def _retention(
 ) -> RetentionView:
     """The same computation as ``deadlines.deadline_for``, inside this session's snapshot."""
     row = session.execute(clock_starts(today).where(Organisation.id == organisation_id)).first()
-    clock = _date_of(row.clock_start) if row is not None else None
+    clock = as_date(row.clock_start) if row is not None else None
     deadline = rule.deadline(clock)
     if clock is None:
         reason = "running"

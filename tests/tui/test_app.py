@@ -72,7 +72,9 @@ async def test_navigation_keys_and_back(ctx: AppContext) -> None:
     app = make_app(ctx)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("o")
+        await pilot.pause()
         assert app.current_mode == "organisations"
+        assert type(app.focused).__name__ == "VirtualTable"  # keys go to the list, not the filter
         await pilot.press("p")
         assert app.current_mode == "people"
         await pilot.press("a")

@@ -44,6 +44,8 @@ def format_count(count: int) -> str:
 class ListScreen(Screen[None]):
     """A filter bar, a :class:`VirtualTable` and a footer; subclasses say what to list."""
 
+    AUTO_FOCUS = "#list-table"  # keys go to the list; `/` moves to the filter
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "focus_list", "lists.focus_list", show=False, id="lists.focus_list"),
     ]
