@@ -41,19 +41,21 @@ def open_app(state: CliState) -> None:
     """Open the staff app on the configured database."""
     import sys
 
+    from plusjeklas_tui.cli.ssh import use_utf8_output
     from plusjeklas_tui.tui.run import run_app
 
     context = state.context()
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         say("the staff app needs a terminal; see `plusjeklas --help` for the commands")
         sys.exit(2)
+    use_utf8_output()  # over SSH the client's locale may be C or not UTF-8
     sys.exit(run_app(context))
 
 
 def _register_commands() -> None:
-    from plusjeklas_tui.cli import data, db, demo, keys
+    from plusjeklas_tui.cli import data, db, demo, keys, ssh
 
-    for module in (db, keys, demo, data):
+    for module in (db, keys, demo, data, ssh):
         module.register(main)
 
 
