@@ -26,7 +26,7 @@ TABLES = {
 def test_fresh_upgrade_creates_every_table(blank_db_url: str) -> None:
     engine = db.make_engine(blank_db_url)
     db.upgrade(engine)
-    assert TABLES <= set(inspect(engine).get_table_names())
+    assert set(inspect(engine).get_table_names()) >= TABLES
     assert db.current_revision(engine) == db.head_revision()
     db.ensure_ready(engine)  # does not raise
     db.upgrade(engine)  # a second run is a no-op
@@ -54,7 +54,7 @@ def test_downgrade_to_base_and_back(blank_db_url: str) -> None:
         command.downgrade(db.alembic_config(conn), "base")
     assert not TABLES & set(inspect(engine).get_table_names())
     db.upgrade(engine)
-    assert TABLES <= set(inspect(engine).get_table_names())
+    assert set(inspect(engine).get_table_names()) >= TABLES
     engine.dispose()
 
 
@@ -157,9 +157,11 @@ def test_migration_with_orphans_is_rolled_back(tmp_path) -> None:
     engine = db.make_engine(f"sqlite:///{tmp_path / 'orphan.db'}")
     db.upgrade(engine)
     _seed_parent_with_children(engine)
-    with pytest.raises(DatabaseNotReady, match="parent is missing in: administrator"):
-        with db.migration_connection(engine) as conn:
-            conn.execute(text("DELETE FROM organisation"))  # FKs are off: children orphaned
+    with (
+        pytest.raises(DatabaseNotReady, match="parent is missing in: administrator"),
+        db.migration_connection(engine) as conn,
+    ):
+        conn.execute(text("DELETE FROM organisation"))  # FKs are off: children orphaned
     assert _children(engine) == (5, 5)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM organisation")).scalar_one() == 1

@@ -12,8 +12,14 @@ from plusjeklas_tui.models import Administrator, Organisation
 def test_personal_fields_roundtrip_encrypted(ctx: AppContext) -> None:
     with session_scope(ctx.engine) as session:
         org = Organisation(
-            name="OBS De Klimop", street="Kerkstraat 1", postcode="1234 AB", city="Utrecht",
-            brin="05KO", phone="+31201234567", email="Info@Klimop.nl", iban="NL91ABNA0417164300",
+            name="OBS De Klimop",
+            street="Kerkstraat 1",
+            postcode="1234 AB",
+            city="Utrecht",
+            brin="05KO",
+            phone="+31201234567",
+            email="Info@Klimop.nl",
+            iban="NL91ABNA0417164300",
         )
         session.add(org)
         session.flush()
