@@ -94,10 +94,38 @@ def test_app_runs_in_a_real_terminal(ctx: AppContext, config_path: Path, term: s
         terminal.press("q")
         terminal.wait_for("Subscriptions")
         terminal.press("q")
-        deadline = time.monotonic() + 10
-        while not done.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _wait_for_file(done)
         assert done.read_text().strip() == "0"
     finally:
         terminal.close()
     assert not os.environ.get("PLUSJEKLAS_CONFIG")  # nothing leaked into this process
+
+
+def _wait_for_file(path: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_demo_opens_the_app_in_a_real_terminal(tmp_path: Path) -> None:
+    """README's first command, minus the install: `plusjeklas demo` prepares and opens the app."""
+    done = tmp_path / "exit-code"
+    database = tmp_path / "demo" / "plusjeklas-demo.db"
+    command = (
+        f"PYTHONPATH={shlex.quote(str(ROOT))} {shlex.quote(sys.executable)} -m plusjeklas_tui "
+        f"demo --schools 40 --db {shlex.quote(str(database))}; echo $? > {done}"
+    )
+    terminal = Terminal(command, term="xterm-256color", size=(100, 30))
+    try:
+        terminal.wait_for("Abonnementen", timeout=40)  # the demo's config is Dutch, the default
+        terminal.press("o")
+        terminal.wait_for("40 scholen")
+        terminal.press("G")
+        terminal.press("q")
+        terminal.wait_for("Abonnementen")
+        terminal.press("q")
+        _wait_for_file(done)
+        assert done.read_text().strip() == "0"
+    finally:
+        terminal.close()
+    assert (database.parent / "plusjeklas.toml").exists()
