@@ -1,17 +1,22 @@
-"""Engines, sessions, SQLite pragmas, migrations and the "is this database ready" check."""
+"""Engines, sessions, SQLite pragmas, migrations and the "is this database ready" check.
+
+Alembic is imported only by the functions that migrate: it costs more start-up time than the
+rest of this module together, and the staff app checks the revision on every start. That check
+reads ``alembic_version`` with plain SQL and takes the revisions from the migration files'
+``revision = ...`` lines (:func:`migration_revisions`); a test keeps that equal to Alembic's view.
+"""
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
+import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy import Connection, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
@@ -19,7 +24,12 @@ from plusjeklas_tui.crypto import Keyring
 from plusjeklas_tui.errors import DatabaseNotReady
 from plusjeklas_tui.sqltypes import KEYRING_ATTRIBUTE
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+VERSIONS_DIR = MIGRATIONS_DIR / "versions"
+VERSION_TABLE = "alembic_version"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -69,6 +79,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -76,14 +88,78 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     return cfg
 
 
+_REVISION_LINE = re.compile(
+    r"^(?P<name>revision|down_revision)\s*(?::[^=]*)?=\s*(?P<value>.+?)\s*$", re.MULTILINE
+)
+
+
+@functools.cache
+def migration_revisions() -> dict[str, tuple[str, ...]]:
+    """Each migration's revision id -> the revisions it follows, read from the files' text.
+
+    Reads the module-level ``revision = "..."`` and ``down_revision = ...`` lines of
+    ``migrations/versions/*.py`` without importing them or Alembic. Empty when a file does
+    not have both lines as literals; callers then ask Alembic.
+    """
+    revisions: dict[str, tuple[str, ...]] = {}
+    for path in sorted(VERSIONS_DIR.glob("*.py")):
+        if path.name.startswith("__"):
+            continue
+        found: dict[str, Any] = {}
+        for match in _REVISION_LINE.finditer(path.read_text(encoding="utf-8")):
+            try:
+                found.setdefault(match["name"], ast.literal_eval(match["value"]))
+            except (ValueError, SyntaxError):
+                return {}
+        revision, down = found.get("revision"), found.get("down_revision", ...)
+        if not isinstance(revision, str) or down is ...:
+            return {}
+        downs = () if down is None else (down,) if isinstance(down, str) else tuple(down)
+        revisions[revision] = downs
+    return revisions
+
+
+def alembic_revisions() -> dict[str, tuple[str, ...]]:
+    """The same as :func:`migration_revisions`, as Alembic reads it (imports every migration)."""
+    from alembic.script import ScriptDirectory
+
+    revisions: dict[str, tuple[str, ...]] = {}
+    for script in ScriptDirectory.from_config(alembic_config()).walk_revisions():
+        down = script.down_revision
+        revisions[script.revision] = (
+            () if down is None else (down,) if isinstance(down, str) else tuple(down)
+        )
+    return revisions
+
+
 def head_revision() -> str:
-    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
-    return heads[0]
+    """The newest migration of this code (the revision no other migration follows)."""
+    revisions = migration_revisions()
+    heads = sorted(set(revisions) - {down for downs in revisions.values() for down in downs})
+    if len(heads) == 1:
+        return heads[0]
+    from alembic.script import ScriptDirectory  # unusual files or several heads: ask Alembic
+
+    return ScriptDirectory.from_config(alembic_config()).get_heads()[0]
+
+
+def known_revisions() -> set[str]:
+    """Every revision id this code has a migration for."""
+    return set(migration_revisions() or alembic_revisions())
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision the database is migrated to; None when no migration was ever applied."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return None
+        versions = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    if len(versions) > 1:
+        raise DatabaseNotReady(
+            f"the database at {safe_url(engine)} records several revisions "
+            f"({', '.join(sorted(versions))}); it was not migrated by plusjeklas"
+        )
+    return versions[0] if versions else None
 
 
 @contextlib.contextmanager
@@ -118,6 +194,8 @@ def migration_connection(engine: Engine) -> Iterator[Connection]:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
+
     with migration_connection(engine) as conn:
         command.upgrade(alembic_config(conn), revision)
 
@@ -133,8 +211,7 @@ def ensure_ready(engine: Engine) -> None:
             f"the database at {safe_url(engine)} is not set up (no migration applied); "
             "run `plusjeklas db upgrade`"
         )
-    known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
-    if current not in known:
+    if current not in known_revisions():
         raise DatabaseNotReady(
             f"the database at {safe_url(engine)} was migrated by a newer version of plusjeklas "
             f"(revision {current}, this version knows up to {head}); upgrade plusjeklas"

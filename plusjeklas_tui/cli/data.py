@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 
 from plusjeklas_tui.cli.common import CliState, emit_json, handle_errors, pass_state, say
 from plusjeklas_tui.db import session_scope
-from plusjeklas_tui.services.exporter import export_organisation
-from plusjeklas_tui.services.importer import ImportFileError, import_csv
+
+# The importer and exporter are imported by their commands only: every start of the staff app
+# loads this module to register the commands, and pays for what it imports.
 
 
 @click.command("import")
@@ -30,6 +31,8 @@ def import_command(state: CliState, file: Path, dry_run: bool, as_json: bool) ->
     is imported: the file has no consent columns. Exit code 0 when imported (or a clean dry
     run), 1 when rows were rejected or the file is unusable.
     """
+    from plusjeklas_tui.services.importer import ImportFileError, import_csv
+
     context = state.context()
     with Session(context.engine, expire_on_commit=False) as session:
         try:
@@ -53,6 +56,8 @@ def import_command(state: CliState, file: Path, dry_run: bool, as_json: bool) ->
 @handle_errors
 def export_command(state: CliState, brin: str, as_json: bool) -> None:
     """Print one school, its people, subscriptions and consent history as JSON (audited)."""
+    from plusjeklas_tui.services.exporter import export_organisation
+
     context = state.context()
     with session_scope(context.engine) as session:
         data = export_organisation(

@@ -7,7 +7,12 @@ from pathlib import Path
 import click
 
 from plusjeklas_tui.cli.common import CliState, handle_errors, pass_state, say
-from plusjeklas_tui.services import demo as demo_service
+
+# The demo generator is imported by the command only: every start of the staff app loads this
+# module to register the command. So the option defaults are literals here; a test keeps them
+# equal to the service's DEFAULT_SCHOOLS and DEFAULT_SEED.
+DEFAULT_SCHOOLS = 200
+DEFAULT_SEED = 1
 
 
 class _Progress:
@@ -27,14 +32,14 @@ class _Progress:
 @click.option(
     "--schools",
     type=click.IntRange(1, 1_000_000),
-    default=demo_service.DEFAULT_SCHOOLS,
+    default=DEFAULT_SCHOOLS,
     show_default=True,
     help="How many schools to generate (only when the demo database is new).",
 )
 @click.option(
     "--seed",
     type=int,
-    default=demo_service.DEFAULT_SEED,
+    default=DEFAULT_SEED,
     show_default=True,
     help="Random seed: the same seed gives the same schools and people.",
 )
@@ -55,6 +60,8 @@ def demo(state: CliState, schools: int, seed: int, db_path: Path | None, no_tui:
     The demo gets its own plusjeklas.toml and key file next to the database, with you as
     admin; `PLUSJEKLAS_CONFIG=<that file> plusjeklas ...` then runs any command on it.
     """
+    from plusjeklas_tui.services import demo as demo_service
+
     path = (db_path or demo_service.default_database_path()).expanduser().resolve()
     say(f"Preparing the demo database {path} ...")
     setup = demo_service.prepare_demo(path, schools=schools, seed=seed, progress=_Progress())
