@@ -320,6 +320,8 @@ class VirtualTable(ScrollView, can_focus=True):
         self._announced: tuple[int | None] | None = None  # last key sent in CursorMoved
         self._offsets = self._column_offsets()
         self._batch_style: Style | None = None
+        self._laid_out_as: tuple[Size, Size, Size, Size] | None = None
+        self._bindings_have_rows: bool | None = None  # what the bindings were refreshed for
         self.set_reactive(
             VirtualTable.empty_text, _label("table.empty") if empty_text is None else empty_text
         )
@@ -512,8 +514,20 @@ class VirtualTable(ScrollView, can_focus=True):
                     self.refresh_line(index + 1)
         else:
             self.refresh()
-        self.refresh_bindings()  # "open" depends on there being rows
+        self.call_later(self._refresh_bindings_if_needed)
         self._announce_cursor()
+
+    def _refresh_bindings_if_needed(self) -> None:
+        """Refresh the bindings ("open" needs rows) only when having rows changed.
+
+        A refresh of the bindings can make the footer compose itself again, two or three
+        frames (about 1 KB over SSH) for a footer that looks the same. A new order or filter
+        swaps the source twice (through an empty one); called later, that counts once.
+        """
+        has_rows = bool(self._row_count)
+        if has_rows != self._bindings_have_rows:
+            self._bindings_have_rows = has_rows
+            self.refresh_bindings()
 
     def _update_virtual_size(self) -> None:
         self.virtual_size = Size(self.table_width, self.row_count + 1)
@@ -524,6 +538,23 @@ class VirtualTable(ScrollView, can_focus=True):
         self._recount()
         self._update_virtual_size()
         self._announce_cursor()
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        """Ignore a layout that leaves this table's sizes as they were.
+
+        Textual's ``ScrollView`` compares its own container size with its parent's, which
+        never match, so it repaints its scrollbar at every layout of the screen (a footer
+        update, a focus change): about 1 KB down the line each time, several times a key.
+        The table's own virtual size (its row count) is part of the state: a layout is how
+        ``ScrollView`` passes it on to the scrollbar.
+        """
+        state = (size, virtual_size, container_size, self.virtual_size)
+        if state == self._laid_out_as:
+            return False
+        self._laid_out_as = state
+        return super()._size_updated(size, virtual_size, container_size, layout)
 
     def _on_resize(self, _: events.Resize) -> None:
         self.call_after_refresh(self._scroll_cursor_into_view)
