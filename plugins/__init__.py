@@ -1,0 +1,1 @@
+"""The bundled provider plugins, installed as ``plusjeklas_plugins`` and loaded like third-party ones."""

@@ -128,6 +128,9 @@ class PluginSettings(BaseModel):
     base_url: str | None = None
     api_key_env: EnvName | None = None
     timeout_seconds: float = Field(default=10.0, gt=0)
+    imitation: bool = False
+    """Demo only: run against the bundled imitation of this provider's API, started in-process
+    on a loopback port, its state kept beside the configuration file."""
 
 
 class Settings(_Strict):

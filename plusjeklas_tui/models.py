@@ -173,6 +173,16 @@ class ProviderLink(SQLModel, table=True):
     external_id: str = Field(sa_column=_encrypted("provider_link.external_id", nullable=False))
     external_id_index: str | None = Field(default=None, sa_column=_blind_index("external_id"))
     last_synced_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    status: str | None = Field(
+        default=None,
+        max_length=30,
+        index=True,
+        description="the provider's headline state for the subject: subscribed, unsubscribed, "
+        "cleaned, payment_failed, ok, ...",
+    )
+    detail: str | None = Field(
+        default=None, description="JSON of the provider's non-personal state (statuses, dates)"
+    )
     created_at: dt.datetime | None = Field(default=None, sa_column=_created())
 
 
@@ -194,7 +204,66 @@ class AuditEvent(SQLModel, table=True):
     )
 
 
-ENCRYPTED_TABLES = (Organisation, Administrator, ConsentEvent, ProviderLink)
+class ProviderState(SQLModel, table=True):
+    """Where each provider's sync stands: its resume point, push watermarks, last outcome."""
+
+    __tablename__ = "provider_state"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=50, unique=True)
+    sync_checkpoint: str | None = Field(
+        default=None, sa_column=_encrypted("provider_state.sync_checkpoint")
+    )
+    push_watermark: int = Field(default=0, description="last consent_event.id pushed")
+    contact_watermark: dt.datetime | None = Field(
+        default=None,
+        sa_column=Column(UTCDateTime()),
+        description="contact changes after this have not been pushed yet",
+    )
+    last_started_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    last_finished_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    last_result: str | None = Field(default=None, max_length=20)
+    last_error: str | None = Field(default=None, description="readable, non-personal")
+    failures_in_a_row: int = Field(default=0)
+
+
+class SyncRun(SQLModel, table=True):
+    """One sync of one provider: when, by whom, what it counted, how it ended."""
+
+    __tablename__ = "sync_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=50, index=True)
+    actor: str = Field(max_length=64)
+    started_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    finished_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    state: str = Field(max_length=20, description="running, succeeded, failed, cancelled")
+    fetched: int = 0
+    applied: int = Field(default=0, description="local changes made from the provider's state")
+    unknown: int = Field(default=0, description="subjects the provider has that we do not")
+    pushed: int = 0
+    push_failed: int = 0
+    errors: int = 0
+    error: str | None = Field(default=None, description="readable, non-personal")
+
+
+class ProviderFailure(SQLModel, table=True):
+    """A provider or plugin fault, kept so staff see which provider failed and why."""
+
+    __tablename__ = "provider_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=50, index=True)
+    operation: str = Field(max_length=20, description="load, health, sync, push, erase, ...")
+    occurred_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    reason: str = Field(description="readable, non-personal")
+    run_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("sync_run.id", ondelete="SET NULL"), nullable=True),
+    )
+
+
+ENCRYPTED_TABLES = (Organisation, Administrator, ConsentEvent, ProviderLink, ProviderState)
 
 
 # --- blind indexes ---------------------------------------------------------------------------

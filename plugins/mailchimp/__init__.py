@@ -1,0 +1,1 @@
+"""The mailchimp provider plugin (being written)."""

@@ -1,0 +1,1 @@
+"""The matomo provider plugin (being written)."""

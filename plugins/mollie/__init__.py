@@ -1,0 +1,1 @@
+"""The mollie provider plugin (being written)."""
