@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from plusjeklas_tui import db
+from plusjeklas_tui import db, events  # noqa: F401 - events: plugin events after commit
 from plusjeklas_tui.config import Settings, load_settings
 from plusjeklas_tui.crypto import Keyring, load_key_file, parse_keys
 from plusjeklas_tui.errors import KeyProblem

@@ -221,3 +221,87 @@ def test_other_addresses_are_refused_with_the_rule(url: str) -> None:
 def test_redact_takes_out_addresses_ibans_and_numbers() -> None:
     text = "piet.de.vries@school.example is in list; IBAN NL91 ABNA 0417 1643 00; call 0612345678"
     assert redact(text) == "<e-mail> is in list; IBAN <iban>; call <number>"
+
+
+@SQLITE_ONLY
+def test_committed_changes_become_events_and_rolled_back_ones_do_not(ctx: AppContext) -> None:
+    from plusjeklas_tui import events
+    from plusjeklas_tui.services import audit, records
+
+    heard: list[tuple[str, dict]] = []
+
+    class Listener:
+        @hookimpl
+        def record_changed(self, entity: str, entity_id: int, fields: list[str]) -> None:
+            heard.append(("record", {"entity": entity, "id": entity_id, "fields": fields}))
+
+        @hookimpl
+        def consent_changed(self, administrator_id: int, purpose: str, action: str) -> None:
+            heard.append(
+                ("consent", {"id": administrator_id, "purpose": purpose, "action": action})
+            )
+
+        @hookimpl
+        def subject_erased(self, subject_type: str, subject_id: int, reason: str) -> None:
+            heard.append(("erased", {"type": subject_type, "id": subject_id, "reason": reason}))
+
+    events.use_plugins(plugins.discover(extra=[("listener", Listener())]))
+    try:
+        school = records.validate_organisation(
+            {
+                "name": "OBS De Klimop",
+                "street": "Kerkstraat 1",
+                "postcode": "1234ab",
+                "city": "Utrecht",
+                "brin": "05KO",
+                "phone": "030 123 4567",
+            }
+        )
+        with session_scope(ctx.engine) as session:
+            org = records.create_organisation(session, ctx.staff, school)
+            person = records.add_administrator(
+                session,
+                ctx.staff,
+                org.id,
+                records.validate_administrator(
+                    {"name": "Annelies Zwart", "email": "a@klimop.example", "phones": "0612345678"}
+                ),
+            )
+            org_id, person_id = org.id, person.id
+        with pytest.raises(RuntimeError), session_scope(ctx.engine) as session:
+            records.record_consent(
+                session,
+                ctx.staff,
+                person_id,
+                "newsletter",
+                "granted",
+                "web form v2",
+                purposes=ctx.settings.consent_purposes,
+            )
+            session.flush()
+            raise RuntimeError("rolled back")
+        with session_scope(ctx.engine) as session:
+            records.record_consent(
+                session,
+                ctx.staff,
+                person_id,
+                "newsletter",
+                "withdrawn",
+                "e-mail of 3 March",
+                purposes=ctx.settings.consent_purposes,
+            )
+        with session_scope(ctx.engine) as session:
+            audit.record(session, ctx.staff, "erase", "organisation", org_id, rule="general")
+        events.drain()
+    finally:
+        events.use_plugins(None)
+    assert heard[0] == (
+        "record",
+        {"entity": "organisation", "id": org_id, "fields": heard[0][1]["fields"]},
+    )
+    assert "brin" in heard[0][1]["fields"]
+    assert heard[1][0] == "record" and heard[1][1]["entity"] == "administrator"
+    assert heard[2:] == [
+        ("consent", {"id": person_id, "purpose": "newsletter", "action": "withdrawn"}),
+        ("erased", {"type": "organisation", "id": org_id, "reason": "general"}),
+    ]
