@@ -730,6 +730,18 @@ def summaries(session: Session, names: Iterable[str]) -> list[ProviderSummary]:
     return result
 
 
+def failed_payments(session: Session) -> int:
+    """Organisations whose latest payment at a payment provider failed (a failed direct debit)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ProviderLink)
+            .where(ProviderLink.status == "payment_failed")
+        )
+        or 0
+    )
+
+
 def recent_runs(session: Session, limit: int = 50) -> list[SyncRun]:
     return list(
         session.scalars(

@@ -8,14 +8,18 @@ sure an unexpected error never shows personal data (no traceback locals, no exce
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import traceback
 from collections.abc import Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+
+if TYPE_CHECKING:
+    from plusjeklas_tui.runtime import Providers
 
 from plusjeklas_tui.context import AppContext
 from plusjeklas_tui.errors import PlusjeklasError
@@ -28,6 +32,7 @@ from plusjeklas_tui.tui.screens.dashboard import DashboardScreen
 from plusjeklas_tui.tui.screens.help import HelpScreen
 from plusjeklas_tui.tui.screens.organisations import OrganisationsScreen
 from plusjeklas_tui.tui.screens.people import PeopleScreen
+from plusjeklas_tui.tui.screens.providers import ProvidersScreen
 from plusjeklas_tui.tui.widgets.tile import Tile
 
 
@@ -45,6 +50,7 @@ class PlusjeklasApp(App[None]):
         Binding("o", "goto('organisations')", "nav.organisations", id="goto-organisations"),
         Binding("p", "goto('people')", "nav.people", id="goto-people"),
         Binding("a", "goto('audit')", "nav.audit", id="goto-audit"),
+        Binding("v", "goto('providers')", "nav.providers", id="goto-providers"),
         Binding("slash", "filter", "nav.filter", id="filter"),
         Binding("question_mark", "help", "nav.help", id="help"),
         Binding("ctrl+r", "refresh", "nav.refresh", id="refresh"),
@@ -62,6 +68,8 @@ class PlusjeklasApp(App[None]):
         set_language(context.settings.language)
         self.context = context
         self.today = today
+        self._providers: Providers | None = None
+        self._providers_lock = threading.Lock()
         self.retention_rule = RetentionRule(
             months=context.settings.retention.general_after_end_months
         )
@@ -80,10 +88,27 @@ class PlusjeklasApp(App[None]):
             "organisations": OrganisationsScreen,
             "people": PeopleScreen,
             "audit": AuditScreen,
+            "providers": ProvidersScreen,
         }
 
     def on_mount(self) -> None:
         self.switch_mode("dashboard")
+
+    def provider_runtime(self) -> Providers:
+        """The enabled providers, built on first use (from a worker thread: in a demo this
+        starts the imitations) and closed when the app ends."""
+        with self._providers_lock:
+            if self._providers is None:
+                from plusjeklas_tui.runtime import open_providers
+
+                self._providers = open_providers(self.context.settings)
+            return self._providers
+
+    def on_unmount(self) -> None:
+        with self._providers_lock:
+            if self._providers is not None:
+                self._providers.close()
+                self._providers = None
 
     # --- navigation ----------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from textual.content import Content
 
 from plusjeklas_tui.tui.i18n import t
 
-SCREENS = ("dashboard", "organisations", "people", "audit")
+SCREENS = ("dashboard", "organisations", "people", "audit", "providers")
 ORGANISATION_HITS = 20
 
 

@@ -7,6 +7,8 @@ database never freezes the screen.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -19,6 +21,9 @@ from plusjeklas_tui.tui.filters import OrganisationFilter
 from plusjeklas_tui.tui.i18n import t, translate_bindings
 from plusjeklas_tui.tui.widgets.month_chart import MonthChart
 from plusjeklas_tui.tui.widgets.tile import Tile
+
+if TYPE_CHECKING:
+    from plusjeklas_tui.services import sync
 
 STATUSES = ("trial", "active", "cancelled", "ended")
 RETENTION = (
@@ -61,11 +66,24 @@ class DashboardScreen(Screen[None]):
             )
         with Vertical(classes="panel", id="panel-providers"):
             yield Label(t("dashboard.providers"), classes="panel-title", markup=False)
-            yield Label(t("dashboard.providers.none"), classes="muted", markup=False)
+            yield from self._provider_tiles()
             yield Label(t("dashboard.deletions"), classes="panel-title", markup=False)
             yield Label(t("dashboard.deletions.none"), classes="muted", markup=False)
             yield Label(t("dashboard.requests"), classes="panel-title", markup=False)
             yield Label(t("dashboard.requests.none"), classes="muted", markup=False)
+
+    def enabled_providers(self) -> list[str]:
+        plugins = self.app.context.settings.plugins  # type: ignore[attr-defined]
+        return sorted(name for name, table in plugins.items() if table.enabled)
+
+    def _provider_tiles(self) -> ComposeResult:
+        names = self.enabled_providers()
+        if not names:
+            yield Label(t("dashboard.providers.none"), classes="muted", markup=False)
+            return
+        for name in names:
+            yield Tile(name, target="providers", id=f"tile-provider-{name}")
+        yield Tile(t("dashboard.payment_failed"), target="providers", id="tile-payment-failed")
 
     def _right_column(self) -> ComposeResult:
         with Vertical(classes="panel", id="panel-retention"):
@@ -85,6 +103,41 @@ class DashboardScreen(Screen[None]):
 
     def refresh_data(self) -> None:
         self.load_stats()
+        if self.enabled_providers():
+            self.load_providers()
+
+    @work(thread=True, exclusive=True, group="dashboard-providers")
+    def load_providers(self) -> None:
+        """Last sync, result and error count per enabled provider, from the database only (the
+        dashboard never starts a provider or calls one)."""
+        from plusjeklas_tui.db import session_scope
+        from plusjeklas_tui.services import sync
+
+        try:
+            with session_scope(self.app.context.engine) as session:  # type: ignore[attr-defined]
+                summaries = sync.summaries(session, self.enabled_providers())
+                failed = sync.failed_payments(session)
+        except Exception:
+            return  # the figures above report database trouble; these stay as they were
+        self.app.call_from_thread(self.show_providers, summaries, failed)
+
+    def show_providers(self, summaries: list[sync.ProviderSummary], failed: int) -> None:
+        if not self.is_attached:
+            return
+        for summary in summaries:
+            tile = self.query_one(f"#tile-provider-{summary.provider}", Tile)
+            result = summary.last_result
+            tile.label = t(
+                "dashboard.provider.line",
+                name=summary.provider,
+                result=t(f"providers.result.{result}") if result else "—",
+                when=summary.last_finished_at.astimezone().strftime("%d-%m %H:%M")
+                if summary.last_finished_at
+                else t("dashboard.provider.never"),
+                failures=summary.failures_total,
+            )
+            tile.set_value(summary.failures_in_a_row)
+        self.query_one("#tile-payment-failed", Tile).set_value(failed)
 
     @work(thread=True, exclusive=True, group="dashboard")
     def load_stats(self) -> None:

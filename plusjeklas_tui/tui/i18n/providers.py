@@ -1,0 +1,70 @@
+"""Strings of the Providers screen and the dashboard's provider tiles."""
+
+STRINGS: dict[str, tuple[str, str]] = {
+    "nav.providers": ("Verwerkers", "Providers"),
+    "providers.title": ("Verwerkers (koppelingen)", "Providers (processors)"),
+    "providers.runs": ("Laatste synchronisaties", "Recent syncs"),
+    "providers.sync_one": ("Sync deze", "Sync this"),
+    "providers.sync_all": ("Sync alle", "Sync all"),
+    "providers.cancel": ("Stop sync", "Stop sync"),
+    "providers.stopping": (
+        "De sync stopt na de huidige pagina; de volgende gaat daar verder.",
+        "The sync stops after the current page; the next one resumes there.",
+    ),
+    "providers.none": (
+        "Geen verwerkers gevonden: installeer of activeer een plug-in.",
+        "No providers found: install or enable a plugin.",
+    ),
+    "providers.unusable": (
+        "{name} is niet bruikbaar: {reason}",
+        "{name} cannot be used: {reason}",
+    ),
+    "providers.col.name": ("Verwerker", "Provider"),
+    "providers.col.kind": ("Soort", "Kind"),
+    "providers.col.enabled": ("Aan", "On"),
+    "providers.col.last_sync": ("Laatste sync", "Last sync"),
+    "providers.col.result": ("Uitkomst", "Result"),
+    "providers.col.linked": ("Gekoppeld", "Linked"),
+    "providers.col.failures": ("Fouten", "Errors"),
+    "providers.col.reason": ("Reden", "Reason"),
+    "providers.col.started": ("Begonnen", "Started"),
+    "providers.col.actor": ("Door", "By"),
+    "providers.col.fetched": ("Opgehaald", "Fetched"),
+    "providers.col.applied": ("Verwerkt", "Applied"),
+    "providers.col.unknown": ("Onbekend", "Unknown"),
+    "providers.col.pushed": ("Verstuurd", "Pushed"),
+    "providers.kind.newsletter": ("nieuwsbrief", "newsletter"),
+    "providers.kind.payment": ("betaling", "payment"),
+    "providers.kind.analytics": ("statistiek", "analytics"),
+    "providers.yes": ("ja", "yes"),
+    "providers.no": ("nee", "no"),
+    "providers.result.running": ("bezig", "running"),
+    "providers.result.succeeded": ("gelukt", "succeeded"),
+    "providers.result.failed": ("mislukt", "failed"),
+    "providers.result.cancelled": ("gestopt", "cancelled"),
+    "providers.phase.pull": ("ophalen", "pulling"),
+    "providers.phase.push": ("versturen", "pushing"),
+    "providers.phase.done": ("klaar", "done"),
+    "providers.progress": (
+        "{name} · {phase} {done}/{total} · {applied} verwerkt · {unknown} onbekend",
+        "{name} · {phase} {done}/{total} · {applied} applied · {unknown} unknown",
+    ),
+    "providers.done.succeeded": (
+        "{name}: gelukt — {fetched} opgehaald, {applied} verwerkt, {unknown} onbekend, "
+        "{pushed} verstuurd",
+        "{name}: succeeded — {fetched} fetched, {applied} applied, {unknown} unknown, "
+        "{pushed} pushed",
+    ),
+    "providers.done.cancelled": (
+        "{name}: gestopt na {fetched} opgehaald; de volgende sync gaat verder",
+        "{name}: stopped after {fetched} fetched; the next sync resumes",
+    ),
+    "providers.done.failed": ("{name}: mislukt — {reason}", "{name}: failed — {reason}"),
+    "providers.done.running": ("{name}: bezig", "{name}: running"),
+    "dashboard.provider.line": (
+        "{name}: {result}, {when} · {failures} fouten",
+        "{name}: {result}, {when} · {failures} errors",
+    ),
+    "dashboard.provider.never": ("nog nooit", "never"),
+    "dashboard.payment_failed": ("Mislukte incasso's", "Failed direct debits"),
+}
