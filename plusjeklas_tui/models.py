@@ -263,7 +263,115 @@ class ProviderFailure(SQLModel, table=True):
     )
 
 
-ENCRYPTED_TABLES = (Organisation, Administrator, ConsentEvent, ProviderLink, ProviderState)
+class LegalHold(SQLModel, table=True):
+    """A legal hold pauses an organisation's deletion (a dispute, an investigation)."""
+
+    __tablename__ = "legal_hold"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("organisation.id", ondelete="CASCADE"),
+            nullable=False,
+            unique=True,
+        )
+    )
+    reason: str = Field(sa_column=_encrypted("legal_hold.reason", nullable=False))
+    set_by: str = Field(max_length=64)
+    set_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ErasureReceipt(SQLModel, table=True):
+    """What remains of an erased subject: no personal data, only that and why it was erased.
+
+    ``subject_id`` is the internal id the subject had; nothing else identifies it any more.
+    """
+
+    __tablename__ = "erasure_receipt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_type: str = Field(max_length=20)
+    subject_id: int = Field(index=True)
+    erased_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    basis: str = Field(max_length=40, description="general, administrator_left, request")
+    rule: str = Field(description="the rule or request, in words (non-personal)")
+    actor: str = Field(max_length=64)
+    retained: str = Field(
+        default="[]", description="JSON list: category, legal basis, kept until, where"
+    )
+
+
+class DeletionState(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+
+
+class DeletionTask(SQLModel, table=True):
+    """One erasure to deliver to one provider (the transactional outbox).
+
+    Written in the same transaction as the local erasure. ``locator`` holds only what the
+    provider needs to find the subject (its id there, for Mailchimp the address), encrypted,
+    and is destroyed when the task is done. A task is never dropped: it stays pending, with
+    its last error and next attempt, until the provider confirms.
+    """
+
+    __tablename__ = "deletion_task"
+    __table_args__ = (Index("ix_deletion_task_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    receipt_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("erasure_receipt.id", ondelete="RESTRICT"), nullable=False
+        )
+    )
+    provider: str = Field(max_length=50, index=True)
+    subject_type: str = Field(max_length=20)
+    subject_id: int
+    locator: str | None = Field(default=None, sa_column=_encrypted("deletion_task.locator"))
+    state: str = Field(default=DeletionState.PENDING, max_length=20)
+    attempts: int = 0
+    next_attempt_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_expires_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    last_error: str | None = Field(default=None, description="readable, non-personal")
+    outcome: str | None = Field(default=None, max_length=20, description="erased, already_gone")
+    verified: bool | None = Field(default=None)
+    created_at: dt.datetime | None = Field(default=None, sa_column=_created())
+    done_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class RestrictedRecord(SQLModel, table=True):
+    """Data the law makes us keep after an erasure (fiscal records), restricted (Art. 18).
+
+    Stored, shown only to admins, used for nothing else, deleted at ``keep_until``.
+    """
+
+    __tablename__ = "restricted_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    receipt_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("erasure_receipt.id", ondelete="RESTRICT"), nullable=False
+        )
+    )
+    category: str = Field(max_length=50)
+    legal_basis: str
+    keep_until: dt.date = Field(index=True)
+    payload: str = Field(sa_column=_encrypted("restricted_record.payload", nullable=False))
+    created_at: dt.datetime | None = Field(default=None, sa_column=_created())
+
+
+ENCRYPTED_TABLES = (
+    Organisation,
+    Administrator,
+    ConsentEvent,
+    ProviderLink,
+    ProviderState,
+    LegalHold,
+    DeletionTask,
+    RestrictedRecord,
+)
 
 
 # --- blind indexes ---------------------------------------------------------------------------

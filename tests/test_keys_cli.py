@@ -125,6 +125,10 @@ def test_keys_rotate_json_report_and_progress_on_stderr(
         "provider_link": 0,
         "administrator": 3,
         "consent_event": 0,
+        "provider_state": 0,
+        "legal_hold": 0,
+        "deletion_task": 0,
+        "restricted_record": 0,
     }
     assert report["batches"] == 4
     assert "organisation: 2/3 rows re-encrypted" in result.stderr
