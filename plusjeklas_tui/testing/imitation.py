@@ -190,7 +190,9 @@ class Imitation:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._server.shutdown()
+        if self._thread is not None:  # shutdown() waits for a serve_forever that must be running
+            self._server.shutdown()
+            self._thread = None
         self._server.server_close()
         self.save_state()
 
@@ -327,10 +329,21 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client closing its keep-alive connection is normal; anything else is printed."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)
+
 
 def _handler_for(imitation: Imitation) -> type[BaseHTTPRequestHandler]:
     class ImitationHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as two writes; with Nagle on, the body would wait for the
+        # client's delayed ACK (~40 ms a request on loopback).
+        disable_nagle_algorithm = True
         server_version = f"{imitation.name}-imitation"
 
         def log_message(self, format: str, *args: Any) -> None:
