@@ -1,1 +1,4 @@
-"""The bundled provider plugins, installed as ``plusjeklas_plugins`` and loaded like third-party ones."""
+"""The bundled provider plugins, installed as ``plusjeklas_plugins``.
+
+They are loaded through the ``plusjeklas`` entry-point group, like third-party plugins.
+"""

@@ -131,7 +131,8 @@ def discover(extra: Iterable[tuple[str, object]] = ()) -> PluginSet:
             plugin_set.failures.append(LoadFailure(entry_point.name, _describe(exc)))
             log.warning("plugin %s failed to load: %s", entry_point.name, _describe(exc))
             continue
-        versions[entry_point.name] = entry_point.dist.version if entry_point.dist else "?"
+        dist_version = entry_point.dist.version if entry_point.dist else "?"
+        versions[entry_point.name] = str(getattr(module, "__version__", dist_version))
     for name, module in extra:
         try:
             plugin_set.manager.register(module, name=name)

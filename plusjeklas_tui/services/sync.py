@@ -504,9 +504,18 @@ class _Sync:
             yield changes[start : start + PUSH_BATCH], None, started
 
     def _consent_changes(self, session: Session, events: Sequence[ConsentEvent]) -> list[Change]:
+        """Only each person's current consent per purpose is pushed.
+
+        An event that a later one superseded is history, not an instruction: pushing an old
+        grant after the provider told us the person unsubscribed would subscribe them again.
+        When the latest event came from this provider itself, there is nothing to tell it.
+        """
         own_source = f"provider:{self.name}"
+        latest = _latest_event_ids(session, {e.administrator_id for e in events}, self.purposes)
         changes = []
         for event in events:
+            if latest.get((event.administrator_id, event.purpose)) != event.id:
+                continue  # superseded by a later event
             if event.source == own_source:
                 continue  # what the provider told us: nothing to tell it back
             administrator = session.get(Administrator, event.administrator_id)
@@ -640,6 +649,25 @@ def _administrator_by_email(session: Session, email: str) -> Administrator | Non
         .order_by(Administrator.id)
         .limit(1)
     ).one_or_none()
+
+
+def _latest_event_ids(
+    session: Session, administrator_ids: set[int], purposes: Sequence[str]
+) -> dict[tuple[int, str], int]:
+    """The id of each (administrator, purpose)'s latest consent event, in the order the
+    history is read everywhere else (occurred_at, then id)."""
+    latest: dict[tuple[int, str], int] = {}
+    ids = sorted(administrator_ids)
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(ConsentEvent.administrator_id, ConsentEvent.purpose, ConsentEvent.id)
+            .where(ConsentEvent.administrator_id.in_(ids[start : start + 500]))  # type: ignore[attr-defined]
+            .where(ConsentEvent.purpose.in_(list(purposes)))  # type: ignore[attr-defined]
+            .order_by(ConsentEvent.occurred_at, ConsentEvent.id)  # type: ignore[arg-type]
+        )
+        for administrator_id, purpose, event_id in rows:
+            latest[(administrator_id, purpose)] = event_id
+    return latest
 
 
 def _latest_consent(session: Session, administrator_id: int, purpose: str) -> ConsentEvent | None:

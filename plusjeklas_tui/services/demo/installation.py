@@ -71,8 +71,14 @@ def demo_config_text(database_path: Path) -> str:
         f"url = {_toml_string('sqlite:///' + database_path.name)}\n"
         "\n[keys]\n"
         f"file = {_toml_string(KEY_NAME)}\n"
-        "\n[staff]\n" + staff_lines
+        "\n[staff]\n" + staff_lines + _plugin_tables()
     )
+
+
+def _plugin_tables() -> str:
+    from plusjeklas_tui.testing.demo_providers import demo_plugin_tables
+
+    return demo_plugin_tables()
 
 
 def _check_config_is_ours(path: Path) -> None:
@@ -179,6 +185,9 @@ def prepare_demo(
                 engine, keyring, schools=schools, seed=seed, actor=staff, progress=progress
             )
             reused = False
+        from plusjeklas_tui.testing.demo_providers import seed
+
+        seed(settings, engine)  # the imitated providers hold the demo's people (once)
     finally:
         engine.dispose()
     return DemoSetup(config_path, path, key_path, reused, counts)
