@@ -63,6 +63,9 @@ from plusjeklas_tui.staff import Permission, StaffMember
 PUSH_BATCH = 500
 """Changes per push call (Mailchimp's batch members endpoint takes 500)."""
 
+PROVIDER_CLOCK_RESOLUTION = dt.timedelta(seconds=1)
+"""Providers give whole seconds: a change in the same second as our grant is not older."""
+
 WITHDRAWN_AT_PROVIDER = frozenset({"unsubscribed", "cleaned"})
 FAILED_PAYMENT = frozenset({"failed", "expired", "canceled", "charged_back"})
 
@@ -391,9 +394,13 @@ class _Sync:
             latest = _latest_consent(session, administrator.id, purpose)
             if latest is None or latest.action != ConsentAction.GRANTED:
                 continue
-            if member.changed_at is not None and member.changed_at < latest.occurred_at:
+            if (
+                member.changed_at is not None
+                and member.changed_at + PROVIDER_CLOCK_RESOLUTION < latest.occurred_at
+            ):
                 continue  # granted here after it left there: the push decides, not this pull
-            when = min(member.changed_at or utcnow(), utcnow())
+            # never before the grant it withdraws (the provider's clock has whole seconds)
+            when = min(max(member.changed_at or utcnow(), latest.occurred_at), utcnow())
             record_consent(
                 session,
                 self.staff,
