@@ -11,7 +11,15 @@ rule. Values that belong to a person (e-mail addresses, administrator data, IBAN
 are never put in a message, so messages may go to logs; the UI can still show
 ``FieldError.value`` next to the field it belongs to.
 
+Each rule is also given as codes with parameters (:attr:`FieldError.parts`, e.g.
+``Rule("postcode.first_digit_zero")``), so an interface can say it in its own language: the
+English templates are :data:`RULES`, the staff app's catalogue has every code in Dutch and
+English. ``str()`` stays English, for the CLI, the import report and logs.
+
 Leading/trailing whitespace and letter case are normalised, never rejected.
+
+The checking libraries are imported by the functions that use them, not with this module:
+together they cost more start-up time than the staff app may spend before its first screen.
 """
 
 from __future__ import annotations
@@ -19,29 +27,18 @@ from __future__ import annotations
 import datetime
 import re
 import unicodedata
-from collections.abc import Iterable
-from typing import Any
-
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-from stdnum import iban as _iban
-from stdnum import numdb
-from stdnum.exceptions import (
-    InvalidChecksum,
-    InvalidComponent,
-    InvalidFormat,
-    InvalidLength,
-    ValidationError,
-)
-from stdnum.nl import brin as _brin
-from stdnum.nl import bsn as _bsn
-from stdnum.nl import postcode as _postcode
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 __all__ = [
     "BSN_RULE",
     "FIELD_LABELS",
     "PERSONAL_FIELDS",
+    "RULES",
     "FieldError",
+    "Joined",
+    "Rule",
+    "RuleSpec",
     "ValidationErrors",
     "check_free_text",
     "email_lookup_key",
@@ -59,6 +56,7 @@ __all__ = [
     "normalize_postcode",
     "normalize_text",
     "parse_date",
+    "render_rule",
 ]
 
 # --- labels and which fields are personal ---------------------------------------------------
@@ -111,6 +109,157 @@ def is_personal_field(field: str) -> bool:
     )
 
 
+# --- rules: codes, parameters and their English text ---------------------------------------
+
+_PHONE_EXAMPLE = "e.g. 020 123 4567 or 06 12345678"
+_BRIN_SHAPE = (
+    "must be two digits, two letters and optionally a two-digit branch number (e.g. 05KO or 05KO00)"
+)
+_POSTCODE_SHAPE = "must be four digits (first not 0) and two letters, e.g. 1234 AB"
+_POSTCODE_UNUSED_LETTERS = "letters SA, SD and SS are not used in Dutch postcodes"
+_IBAN_CHECKSUM_RULE = "check digits do not match (mod-97); is a character mistyped or missing?"
+_DATE_FORMAT_RULE = "must be a date written as YYYY-MM-DD, e.g. 2026-03-02"
+REQUIRED_RULE = "is required"
+BSN_RULE = (
+    "contains what looks like a BSN (citizen service number); the privacy statement promises "
+    "no sensitive personal data is stored — remove it"
+)
+
+RULES: dict[str, str] = {
+    "required": REQUIRED_RULE,
+    "brin.shape": _BRIN_SHAPE,
+    "brin.odd": (
+        "may only contain digits and letters (spaces, dashes and dots are ignored), found {found}"
+    ),
+    "brin.length": "must be 4 or 6 characters, got {length}; e.g. 05KO or 05KO00",
+    "brin.head_digits": "characters 1-2 must be digits",
+    "brin.head_digits_o": "characters 1-2 must be digits (is an O meant to be a zero?)",
+    "brin.letters": "characters 3-4 must be letters",
+    "brin.letters_zero": "characters 3-4 must be letters (is a zero meant to be the letter O?)",
+    "brin.branch_digits": "characters 5-6 (the branch number) must be digits",
+    "brin.branch_digits_o": (
+        "characters 5-6 (the branch number) must be digits (is an O meant to be a zero?)"
+    ),
+    "postcode.shape": _POSTCODE_SHAPE,
+    "postcode.unused_letters": _POSTCODE_UNUSED_LETTERS,
+    "postcode.odd": "may only contain digits and letters, found {found}",
+    "postcode.length": "got {length} characters instead of 6",
+    "postcode.first_four_digits": "the first four characters must be digits",
+    "postcode.first_digit_zero": "the first digit cannot be 0",
+    "postcode.last_two_letters": "the last two characters must be letters",
+    "iban.odd": "may only contain letters and digits (spaces are fine), found {found}",
+    "iban.country_code": "must start with a two-letter country code, e.g. NL91 ABNA 0417 1643 00",
+    "iban.unknown_country": "{country} is not a country code that uses IBAN",
+    "iban.check_digits": "characters 3-4 must be the two check digits",
+    "iban.length": "an IBAN from {country} has {expected} characters, got {length}",
+    "iban.structure": "after the check digits an IBAN from {country} has {described}",
+    "iban.part.n": "{count} digits",
+    "iban.part.a": "{count} letters",
+    "iban.part.c": "{count} letters or digits",
+    "iban.part.then": ", then ",
+    "iban.checksum": _IBAN_CHECKSUM_RULE,
+    "iban.national_check": "the bank code or account number fails the national check of {country}",
+    "iban.account_length": "the account number has the wrong length for {country}",
+    "iban.account_format": "the account number has the wrong format for {country}",
+    "iban.invalid": "is not a valid IBAN",
+    "phone.letters": "contains letters; use digits only",
+    "phone.characters": "may only contain digits, spaces and + - ( ) . /",
+    "phone.country_code": (
+        "has an unknown country code; start with 0 for Dutch numbers or +<country code>"
+    ),
+    "phone.not_a_number": f"is not a phone number; {_PHONE_EXAMPLE}",
+    "phone.short_after_country": "is too short after the country code",
+    "phone.too_short": f"is too short; {_PHONE_EXAMPLE}",
+    "phone.too_long": f"is too long; {_PHONE_EXAMPLE}",
+    "phone.dutch_invalid": f"is not a valid Dutch phone number ({_PHONE_EXAMPLE})",
+    "phone.dutch_digits": (
+        "most Dutch numbers have 10 digits including the leading 0, this one has {digits}"
+    ),
+    "phone.foreign_invalid": "is not a valid phone number for country code +{country_code}",
+    "phones.required": "at least one phone number is required",
+    "phones.item": "number {position}: {rule}",
+    "email.invalid": "is not a valid e-mail address",
+    "email.no_at": "an email address must have an @-sign.",
+    "email.nothing_before": "there must be something before the @-sign.",
+    "email.nothing_after": "there must be something after the @-sign.",
+    "email.no_period": "the part after the @-sign is not valid. It should have a period.",
+    "email.two_periods": "an email address cannot have two periods in a row.",
+    "email.local_characters": (
+        "the email address contains invalid characters before the @-sign: {found}."
+    ),
+    "email.domain_characters": "the part after the @-sign contains invalid characters: {found}.",
+    "text.bsn": BSN_RULE,
+    "text.control": "contains control characters; use plain text",
+    "text.too_long": "is too long: at most {max_length} characters, got {length}",
+    "date.format": _DATE_FORMAT_RULE,
+    "date.not_existing": "is not an existing date (YYYY-MM-DD, e.g. 2026-03-02)",
+}
+"""Every rule code with its English text; ``{name}`` is filled from the rule's parameters."""
+
+
+class Rule(NamedTuple):
+    """One statement of a rule: a code from :data:`RULES` and the values for its ``{names}``.
+
+    A parameter may itself be a :class:`Rule`, a sequence of them (said one after the other,
+    separated by ``"; "``) or :class:`Joined`. *english* replaces the English text when the
+    rule quotes a library's own explanation that has no code of its own.
+    """
+
+    code: str
+    params: Mapping[str, Any] = {}  # never mutated: shared safely
+    english: str | None = None
+
+
+class Joined(NamedTuple):
+    """Rules said as one list, separated by the text of the *separator* code."""
+
+    parts: tuple[Rule, ...]
+    separator: str
+
+
+Template = Callable[[str], str]
+"""A rule code's text in some language (the English one is ``RULES.__getitem__``)."""
+
+
+def _english(code: str) -> str:
+    return RULES[code]
+
+
+def _value(value: Any, template: Template) -> Any:
+    if isinstance(value, Rule):
+        return render_rule((value,), template)
+    if isinstance(value, Joined):
+        separator = template(value.separator)
+        return separator.join(render_rule((part,), template) for part in value.parts)
+    if isinstance(value, tuple | list) and value and isinstance(value[0], Rule):
+        return render_rule(value, template)
+    return value
+
+
+def render_rule(parts: Sequence[Rule], template: Template = _english) -> str:
+    """*parts* said in the language of *template*, separated by ``"; "``."""
+    texts = []
+    for part in parts:
+        if part.english is not None and template is _english:
+            texts.append(part.english)
+            continue
+        values = {name: _value(value, template) for name, value in part.params.items()}
+        text = template(part.code)
+        texts.append(text.format(**values) if values else text)
+    return "; ".join(texts)
+
+
+RuleSpec = str | Rule | Sequence[Rule]
+
+
+def _as_parts(rule: RuleSpec) -> tuple[Rule, ...]:
+    if isinstance(rule, Rule):
+        return (rule,)
+    if isinstance(rule, str):
+        return (Rule("required"),) if rule == REQUIRED_RULE else ()
+    return tuple(rule)
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 _MAX_SHOWN = 60
@@ -127,7 +276,7 @@ def _shown(value: str) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
-def _rebuild_field_error(field: str, value: str, rule: str, show_value: bool) -> FieldError:
+def _rebuild_field_error(field: str, value: str, rule: RuleSpec, show_value: bool) -> FieldError:
     return FieldError(field, value, rule, show_value=show_value)
 
 
@@ -137,26 +286,41 @@ class FieldError(ValueError):
     ``show_value=True`` only *permits* the value in the message: a personal field (see
     :func:`is_personal_field`) never shows it, whatever the caller passes. ``value`` keeps the
     raw input so the UI can show it next to the field.
+
+    *rule* is English text, or (better) :class:`Rule` parts: ``parts`` then holds the codes
+    and parameters an interface translates (:meth:`explain`), and ``rule`` their English.
+    Plain text has no parts, except :data:`REQUIRED_RULE`, which is ``Rule("required")``.
     """
 
     field: str
     value: str
     rule: str
+    parts: tuple[Rule, ...]
     label: str
     show_value: bool
 
-    def __init__(self, field: str, value: str, rule: str, *, show_value: bool = True) -> None:
+    def __init__(self, field: str, value: str, rule: RuleSpec, *, show_value: bool = True) -> None:
         self.field = field
         self.value = value if isinstance(value, str) else ("" if value is None else str(value))
-        self.rule = rule
+        self.parts = _as_parts(rule)
+        self.rule = rule if isinstance(rule, str) else render_rule(self.parts)
         self.label = field_label(field)
         self.show_value = show_value and not is_personal_field(field)
         shown = _shown(self.value)
         if self.show_value and shown:
-            message = f"{self.label} '{shown}': {rule}"
+            message = f"{self.label} '{shown}': {self.rule}"
         else:
             message = self.safe_message()
         super().__init__(message)
+
+    @property
+    def code(self) -> str | None:
+        """The first rule's code (``"postcode.first_digit_zero"``); None for plain text."""
+        return self.parts[0].code if self.parts else None
+
+    def explain(self, template: Template) -> str:
+        """The rule in the language of *template* (code -> text); plain text stays as is."""
+        return render_rule(self.parts, template) if self.parts else self.rule
 
     def safe_message(self) -> str:
         """The message without the value, whatever the field: safe for logs and audit trails."""
@@ -166,7 +330,8 @@ class FieldError(ValueError):
         return str(self.args[0])
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_field_error, (self.field, self.value, self.rule, self.show_value))
+        rule: RuleSpec = self.parts if self.parts and self.rule != REQUIRED_RULE else self.rule
+        return (_rebuild_field_error, (self.field, self.value, rule, self.show_value))
 
 
 class ValidationErrors(ValueError):
@@ -198,9 +363,6 @@ class ValidationErrors(ValueError):
         return (ValidationErrors, (self.errors,))
 
 
-REQUIRED_RULE = "is required"
-
-
 def _text(value: str | None) -> str:
     """Treat a missing value (e.g. a short CSV row gives ``None``) as empty text."""
     return "" if value is None else value
@@ -222,26 +384,17 @@ def _odd_characters(compacted: str) -> str:
 
 # --- BRIN -----------------------------------------------------------------------------------
 
-_BRIN_SHAPE = (
-    "must be two digits, two letters and optionally a two-digit branch number (e.g. 05KO or 05KO00)"
-)
 
-
-def _brin_position_problems(code: str) -> list[str]:
+def _brin_position_problems(code: str) -> list[Rule]:
     """Explain which positions of a 4- or 6-character BRIN have the wrong kind of character."""
-    problems: list[str] = []
-    digits_hint = " (is an O meant to be a zero?)"
-    letters_hint = " (is a zero meant to be the letter O?)"
+    problems: list[Rule] = []
     head, letters, branch = code[:2], code[2:4], code[4:]
     if not all(_is_ascii_digit(ch) for ch in head):
-        problems.append("characters 1-2 must be digits" + (digits_hint if "O" in head else ""))
+        problems.append(Rule("brin.head_digits_o" if "O" in head else "brin.head_digits"))
     if not all(_is_ascii_upper(ch) for ch in letters):
-        problems.append("characters 3-4 must be letters" + (letters_hint if "0" in letters else ""))
+        problems.append(Rule("brin.letters_zero" if "0" in letters else "brin.letters"))
     if branch and not all(_is_ascii_digit(ch) for ch in branch):
-        problems.append(
-            "characters 5-6 (the branch number) must be digits"
-            + (digits_hint if "O" in branch else "")
-        )
+        problems.append(Rule("brin.branch_digits_o" if "O" in branch else "brin.branch_digits"))
     return problems
 
 
@@ -251,6 +404,9 @@ def normalize_brin(value: str) -> str:
     Only the format is checked (DOMAIN.md: ``00AA`` passes); whether DUO knows the school is
     not. Spaces, dashes and dots are ignored, as stdnum does.
     """
+    from stdnum.exceptions import InvalidLength, ValidationError
+    from stdnum.nl import brin as _brin
+
     raw = _text(value)
     if not raw.strip():
         raise FieldError("brin", raw, REQUIRED_RULE)
@@ -259,61 +415,58 @@ def normalize_brin(value: str) -> str:
     except ValidationError as exc:
         code = _brin.compact(raw)
         odd = _odd_characters(code)
+        rule: list[Rule]
         if odd:
-            rule = (
-                f"{_BRIN_SHAPE}; may only contain digits and letters "
-                f"(spaces, dashes and dots are ignored), found {odd}"
-            )
+            rule = [Rule("brin.shape"), Rule("brin.odd", {"found": odd})]
         elif isinstance(exc, InvalidLength) or len(code) not in (4, 6):
-            rule = f"must be 4 or 6 characters, got {len(code)}; e.g. 05KO or 05KO00"
+            rule = [Rule("brin.length", {"length": len(code)})]
         else:
-            problems = _brin_position_problems(code)
-            rule = "; ".join([_BRIN_SHAPE, *problems]) if problems else _BRIN_SHAPE
+            rule = [Rule("brin.shape"), *_brin_position_problems(code)]
         raise FieldError("brin", raw, rule) from None
 
 
 # --- postcode -------------------------------------------------------------------------------
 
-_POSTCODE_SHAPE = "must be four digits (first not 0) and two letters, e.g. 1234 AB"
-_POSTCODE_UNUSED_LETTERS = "letters SA, SD and SS are not used in Dutch postcodes"
-
 
 def normalize_postcode(value: str) -> str:
     """``"2611et"``, ``"NL-2611ET"`` -> ``"2611 ET"``. Does not check that the address exists."""
+    from stdnum.exceptions import InvalidComponent, ValidationError
+    from stdnum.nl import postcode as _postcode
+
     raw = _text(value)
     if not raw.strip():
         raise FieldError("postcode", raw, REQUIRED_RULE)
     try:
         return _postcode.validate(raw)
     except InvalidComponent:
-        raise FieldError("postcode", raw, _POSTCODE_UNUSED_LETTERS) from None
+        raise FieldError("postcode", raw, Rule("postcode.unused_letters")) from None
     except ValidationError:
         code = _postcode.compact(raw)
-        problems: list[str] = []
+        problems: list[Rule] = [Rule("postcode.shape")]
         odd = _odd_characters(code)
         if odd:
-            problems.append(f"may only contain digits and letters, found {odd}")
+            problems.append(Rule("postcode.odd", {"found": odd}))
         elif len(code) != 6:
-            problems.append(f"got {len(code)} characters instead of 6")
+            problems.append(Rule("postcode.length", {"length": len(code)}))
         else:
             if not all(_is_ascii_digit(ch) for ch in code[:4]):
-                problems.append("the first four characters must be digits")
+                problems.append(Rule("postcode.first_four_digits"))
             elif code[0] == "0":
-                problems.append("the first digit cannot be 0")
+                problems.append(Rule("postcode.first_digit_zero"))
             if not all(_is_ascii_upper(ch) for ch in code[4:]):
-                problems.append("the last two characters must be letters")
-        raise FieldError("postcode", raw, "; ".join([_POSTCODE_SHAPE, *problems])) from None
+                problems.append(Rule("postcode.last_two_letters"))
+        raise FieldError("postcode", raw, problems) from None
 
 
 # --- IBAN -----------------------------------------------------------------------------------
 
-_IBAN_CHECKSUM_RULE = "check digits do not match (mod-97); is a character mistyped or missing?"
 _BBAN_PART = re.compile(r"(\d+)!?([nac])")
-_BBAN_KIND = {"n": "digits", "a": "letters", "c": "letters or digits"}
 
 
 def _bban_structure(code: str) -> str | None:
     """The account-part structure stdnum's IBAN registry gives for the country, e.g. ``4!a10!n``."""
+    from stdnum import numdb
+
     info = numdb.get("iban").info(code)
     return info[0][1].get("bban") if info and info[0][1] else None
 
@@ -333,42 +486,50 @@ def _bban_matches(bban: str, parts: list[tuple[int, str]]) -> bool:
     return position == len(bban)
 
 
-def _iban_rule(code: str, exc: ValidationError) -> str:
+def _iban_rule(code: str, exc: Exception) -> Rule:
     """Explain why stdnum rejected ``code`` (already compacted), most specific reason first.
 
     The rule names the country code and counts only, never characters of the account number.
     """
+    from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
+
     odd = _odd_characters(code)
     if odd:
-        return f"may only contain letters and digits (spaces are fine), found {odd}"
+        return Rule("iban.odd", {"found": odd})
     country = code[:2]
     if len(country) < 2 or not all(_is_ascii_upper(ch) for ch in country):
-        return "must start with a two-letter country code, e.g. NL91 ABNA 0417 1643 00"
+        return Rule("iban.country_code")
     structure = _bban_structure(code)
     if not structure:
-        return f"{country} is not a country code that uses IBAN"
+        return Rule("iban.unknown_country", {"country": country})
     if len(code) < 4 or not all(_is_ascii_digit(ch) for ch in code[2:4]):
-        return "characters 3-4 must be the two check digits"
+        return Rule("iban.check_digits")
     parts = _bban_parts(structure)
     expected = 4 + sum(count for count, _ in parts)
     if len(code) != expected:
-        return f"an IBAN from {country} has {expected} characters, got {len(code)}"
+        return Rule("iban.length", {"country": country, "expected": expected, "length": len(code)})
     if not _bban_matches(code[4:], parts):
-        described = ", then ".join(f"{count} {_BBAN_KIND[kind]}" for count, kind in parts)
-        return f"after the check digits an IBAN from {country} has {described}"
+        described = Joined(
+            tuple(Rule(f"iban.part.{kind}", {"count": count}) for count, kind in parts),
+            "iban.part.then",
+        )
+        return Rule("iban.structure", {"country": country, "described": described})
     if isinstance(exc, InvalidChecksum):
-        return _IBAN_CHECKSUM_RULE
+        return Rule("iban.checksum")
     if isinstance(exc, InvalidComponent):
-        return f"the bank code or account number fails the national check of {country}"
+        return Rule("iban.national_check", {"country": country})
     if isinstance(exc, InvalidLength):
-        return f"the account number has the wrong length for {country}"
+        return Rule("iban.account_length", {"country": country})
     if isinstance(exc, InvalidFormat):
-        return f"the account number has the wrong format for {country}"
-    return "is not a valid IBAN"
+        return Rule("iban.account_format", {"country": country})
+    return Rule("iban.invalid")
 
 
 def normalize_iban(value: str) -> str:
     """Compact upper case, e.g. ``"NL91ABNA0417164300"``. The bank code itself is not checked."""
+    from stdnum import iban as _iban
+    from stdnum.exceptions import ValidationError
+
     raw = _text(value)
     if not raw.strip():
         raise FieldError("iban", raw, REQUIRED_RULE, show_value=False)
@@ -381,12 +542,16 @@ def normalize_iban(value: str) -> str:
 
 def format_iban(value: str) -> str:
     """``"NL91 ABNA 0417 1643 00"``: groups of four for display. Does not validate."""
+    from stdnum import iban as _iban
+
     return _iban.format(_text(value))
 
 
 def mask_iban(value: str) -> str:
     """``"NL** **** **** **43 00"``: the country code and last four characters stay, grouped
     like :func:`format_iban`. Values too short to hide anything keep only the country code."""
+    from stdnum import iban as _iban
+
     code = _iban.compact(_text(value))
     tail = 4 if len(code) >= 12 else 0
     masked = "".join(
@@ -399,15 +564,12 @@ def mask_iban(value: str) -> str:
 # --- phone ----------------------------------------------------------------------------------
 
 _PHONE_PUNCTUATION = frozenset("+-()./")
-_PHONE_EXAMPLE = "e.g. 020 123 4567 or 06 12345678"
-_PARSE_RULES = {
-    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: (
-        "has an unknown country code; start with 0 for Dutch numbers or +<country code>"
-    ),
-    phonenumbers.NumberParseException.NOT_A_NUMBER: f"is not a phone number; {_PHONE_EXAMPLE}",
-    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "is too short after the country code",
-    phonenumbers.NumberParseException.TOO_SHORT_NSN: f"is too short; {_PHONE_EXAMPLE}",
-    phonenumbers.NumberParseException.TOO_LONG: f"is too long; {_PHONE_EXAMPLE}",
+_PARSE_RULES = {  # phonenumbers.NumberParseException's error types
+    "INVALID_COUNTRY_CODE": "phone.country_code",
+    "NOT_A_NUMBER": "phone.not_a_number",
+    "TOO_SHORT_AFTER_IDD": "phone.short_after_country",
+    "TOO_SHORT_NSN": "phone.too_short",
+    "TOO_LONG": "phone.too_long",
 }
 
 
@@ -418,30 +580,35 @@ def normalize_phone(value: str, field: str = "phone") -> str:
     digits (``06-1234abcd``). Validity uses ``is_valid_number``: ``is_possible_number`` alone
     would accept ``06123456``. Foreign numbers given with their country code are accepted.
     """
+    import phonenumbers
+
     raw = _text(value)
     text = raw.strip()
     if not text:
         raise FieldError(field, raw, REQUIRED_RULE)
     if any(ch.isalpha() for ch in text):
-        raise FieldError(field, raw, "contains letters; use digits only")
+        raise FieldError(field, raw, Rule("phone.letters"))
     if any(not (ch.isdigit() or ch.isspace() or ch in _PHONE_PUNCTUATION) for ch in text):
-        raise FieldError(field, raw, "may only contain digits, spaces and + - ( ) . /")
+        raise FieldError(field, raw, Rule("phone.characters"))
     try:
         number = phonenumbers.parse(text, "NL")
     except phonenumbers.NumberParseException as exc:
-        rule = _PARSE_RULES.get(exc.error_type, f"is not a phone number; {_PHONE_EXAMPLE}")
-        raise FieldError(field, raw, rule) from None
+        names = {
+            getattr(phonenumbers.NumberParseException, name, None): code
+            for name, code in _PARSE_RULES.items()
+        }
+        raise FieldError(
+            field, raw, Rule(names.get(exc.error_type, "phone.not_a_number"))
+        ) from None
     if not phonenumbers.is_valid_number(number):
+        rule: list[Rule]
         if number.country_code == 31:
-            rule = f"is not a valid Dutch phone number ({_PHONE_EXAMPLE})"
+            rule = [Rule("phone.dutch_invalid")]
             digits = 1 + len(phonenumbers.national_significant_number(number))
             if digits != 10:
-                rule += (
-                    "; most Dutch numbers have 10 digits including the leading 0, "
-                    f"this one has {digits}"
-                )
+                rule.append(Rule("phone.dutch_digits", {"digits": digits}))
         else:
-            rule = f"is not a valid phone number for country code +{number.country_code}"
+            rule = [Rule("phone.foreign_invalid", {"country_code": number.country_code})]
         raise FieldError(field, raw, rule)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -451,6 +618,8 @@ def format_phone(e164: str) -> str:
     INTERNATIONAL format (``"+32 2 123 45 67"``), since a national format would hide the
     country. Input that cannot be parsed is returned unchanged: display must not fail on
     legacy data."""
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(_text(e164), "NL")
     except phonenumbers.NumberParseException:
@@ -486,12 +655,47 @@ def _email_rule(explanation: str, address: str) -> str:
     return rule
 
 
+_EMAIL_RULES = (  # email-validator's explanations (as _email_rule leaves them) with a code
+    (re.compile(r"an email address must have an @-sign\.\Z"), "email.no_at"),
+    (re.compile(r"there must be something before the @-sign\.\Z"), "email.nothing_before"),
+    (re.compile(r"there must be something after the @-sign\.\Z"), "email.nothing_after"),
+    (
+        re.compile(r"the part after the @-sign is not valid\. It should have a period\.\Z"),
+        "email.no_period",
+    ),
+    (re.compile(r"an email address cannot have two periods in a row\.\Z"), "email.two_periods"),
+    (
+        re.compile(
+            r"the email address contains invalid characters before the @-sign: (?P<found>.+)\.\Z"
+        ),
+        "email.local_characters",
+    ),
+    (
+        re.compile(r"the part after the @-sign contains invalid characters: (?P<found>.+)\.\Z"),
+        "email.domain_characters",
+    ),
+)
+
+
+def _email_rule_parts(rule: str) -> Rule:
+    """A code for email-validator's explanation; others keep their English text."""
+    for pattern, code in _EMAIL_RULES:
+        match = pattern.match(rule)
+        if match:
+            return Rule(code, match.groupdict())
+    if rule == RULES["email.invalid"]:
+        return Rule("email.invalid")
+    return Rule("email.invalid", english=rule)
+
+
 def normalize_email(value: str, field: str = "email") -> str:
     """email-validator's ``normalized`` form: the domain is lower-cased, the local part kept.
 
     Surrounding whitespace is stripped first (email-validator rejects it). Deliverability is
     not checked: no DNS from a back office. ``a@b`` is rejected (no top-level domain).
     """
+    from email_validator import EmailNotValidError, validate_email
+
     raw = _text(value)
     text = raw.strip()
     if not text:
@@ -501,8 +705,8 @@ def normalize_email(value: str, field: str = "email") -> str:
     except EmailNotValidError as exc:
         rule = _email_rule(str(exc), text)
     except (UnicodeError, ValueError):
-        rule = "is not a valid e-mail address"
-    raise FieldError(field, raw, rule, show_value=False)
+        rule = RULES["email.invalid"]
+    raise FieldError(field, raw, _email_rule_parts(rule), show_value=False)
 
 
 def email_lookup_key(value: str) -> str:
@@ -515,11 +719,6 @@ def email_lookup_key(value: str) -> str:
 
 
 # --- BSN and free text ----------------------------------------------------------------------
-
-BSN_RULE = (
-    "contains what looks like a BSN (citizen service number); the privacy statement promises "
-    "no sensitive personal data is stored — remove it"
-)
 
 # Nine digits written plainly (111222333) or grouped as 1112.22.333 (the official presentation)
 # or 123.456.789, with dots, spaces, non-breaking spaces or dashes. A run must not continue
@@ -546,6 +745,8 @@ def find_bsn(text: str) -> str | None:
     returned is from the folded text. Eight-digit BSNs (leading zero dropped) are not looked
     for: too many phone and account numbers contain such runs.
     """
+    from stdnum.nl import bsn as _bsn
+
     folded = unicodedata.normalize("NFKC", _text(text))
     for match in _BSN_CANDIDATE.finditer(folded):
         candidate = match.group(1)
@@ -558,8 +759,8 @@ def _has_control_characters(text: str, allowed: str = "") -> bool:
     return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
 
 
-def _too_long_rule(max_length: int, length: int) -> str:
-    return f"is too long: at most {max_length} characters, got {length}"
+def _too_long_rule(max_length: int, length: int) -> Rule:
+    return Rule("text.too_long", {"max_length": max_length, "length": length})
 
 
 def check_free_text(value: str, field: str = "notes", max_length: int = 2000) -> str:
@@ -571,11 +772,9 @@ def check_free_text(value: str, field: str = "notes", max_length: int = 2000) ->
     raw = _text(value)
     text = raw.replace("\r\n", "\n").replace("\r", "\n").strip()
     if find_bsn(text) is not None:
-        raise FieldError(field, raw, BSN_RULE, show_value=False)
+        raise FieldError(field, raw, Rule("text.bsn"), show_value=False)
     if _has_control_characters(text, allowed="\n\t"):
-        raise FieldError(
-            field, raw, "contains control characters; use plain text", show_value=False
-        )
+        raise FieldError(field, raw, Rule("text.control"), show_value=False)
     if len(text) > max_length:
         raise FieldError(field, raw, _too_long_rule(max_length, len(text)), show_value=False)
     return text
@@ -592,9 +791,9 @@ def normalize_text(value: str, field: str, max_length: int = 200, required: bool
             raise FieldError(field, raw, REQUIRED_RULE)
         return ""
     if find_bsn(text) is not None:
-        raise FieldError(field, raw, BSN_RULE, show_value=False)
+        raise FieldError(field, raw, Rule("text.bsn"), show_value=False)
     if _has_control_characters(text):
-        raise FieldError(field, raw, "contains control characters; use plain text")
+        raise FieldError(field, raw, Rule("text.control"))
     if len(text) > max_length:
         raise FieldError(field, raw, _too_long_rule(max_length, len(text)))
     return text
@@ -608,7 +807,6 @@ def normalize_name(value: str, field: str = "name", max_length: int = 200) -> st
 # --- dates ----------------------------------------------------------------------------------
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DATE_FORMAT_RULE = "must be a date written as YYYY-MM-DD, e.g. 2026-03-02"
 
 
 def parse_date(value: str, field: str) -> datetime.date | None:
@@ -622,10 +820,8 @@ def parse_date(value: str, field: str) -> datetime.date | None:
     if not text:
         return None
     if not _ISO_DATE.fullmatch(text):
-        raise FieldError(field, raw, _DATE_FORMAT_RULE)
+        raise FieldError(field, raw, Rule("date.format"))
     try:
         return datetime.date.fromisoformat(text)
     except ValueError:
-        raise FieldError(
-            field, raw, "is not an existing date (YYYY-MM-DD, e.g. 2026-03-02)"
-        ) from None
+        raise FieldError(field, raw, Rule("date.not_existing")) from None

@@ -25,6 +25,7 @@ from plusjeklas_tui.context import AppContext
 from plusjeklas_tui.errors import PlusjeklasError
 from plusjeklas_tui.services.deadlines import RetentionRule
 from plusjeklas_tui.tui.commands import JumpCommands
+from plusjeklas_tui.tui.database import database_message
 from plusjeklas_tui.tui.filters import OrganisationFilter
 from plusjeklas_tui.tui.i18n import set_language, t, translate_bindings
 from plusjeklas_tui.tui.screens.audit import AuditScreen
@@ -183,8 +184,15 @@ class PlusjeklasApp(App[None]):
     # --- errors --------------------------------------------------------------------------
 
     def report_error(self, error: BaseException) -> None:
-        """Show an error without personal data: our own messages are safe, others are not."""
-        if isinstance(error, PlusjeklasError):
+        """Show an error without personal data: our own messages are safe, others are not.
+
+        Database trouble (locked, gone, migrated by a newer version) gets its own sentence
+        from the catalogue; the driver's text is never shown.
+        """
+        problem = database_message(error)
+        if problem is not None:
+            self.notify(Text(problem), severity="error", markup=False)  # type: ignore[arg-type]
+        elif isinstance(error, PlusjeklasError):
             self.notify(Text(str(error)), severity="error", markup=False)  # type: ignore[arg-type]
         else:
             self.notify(

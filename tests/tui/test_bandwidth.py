@@ -235,13 +235,19 @@ def terminal(ctx: AppContext, config_path: Path) -> Iterator[Terminal]:
         app.close()
 
 
-def full_repaint(terminal: Terminal) -> int:
-    """Bytes of one full repaint of the list at 80x24: shrink a line, grow back, largest frame."""
+def full_repaint(
+    terminal: Terminal, status: str = rf"\b{SCHOOLS} schools\b", filter_text: str = "Search"
+) -> int:
+    """Bytes of one full repaint of the list at 80x24: shrink a line, grow back, largest frame.
+
+    The filter line shows *filter_text* (the placeholder when empty) and *status* (a pattern:
+    the count of schools listed).
+    """
     terminal.resize(COLUMNS, ROWS - 1)
     largest = max(frames_in(terminal.resize(COLUMNS, ROWS)), key=len)
     shown = text_of(largest)
     assert len(largest) >= COLUMNS * ROWS  # every cell is written at least once
-    assert f"{SCHOOLS} schools" in shown and "Postcode" in shown and "Filter" in shown
+    assert re.search(status, shown) and "Postcode" in shown and filter_text in shown
     return len(largest)
 
 
@@ -287,4 +293,26 @@ def test_idle_list_sends_nothing_and_list_keys_stay_small(
     too_much = {name: size for name, size in sent.items() if size > limit}
     assert not too_much, f"more than one full repaint ({limit} bytes): {too_much}"
     assert sent["G"] > 3 * max(moves)  # `G` redrew every row: the limit means something
+    quit_app(terminal)
+
+
+FILTER_KEYS = (("/", b"/"), ("s", b"s"), ("c", b"c"), ("h", b"h"), ("escape", b"\x1b"))
+"""`/`, three letters (each settles and filters the list), Escape back to the list."""
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
+def test_filter_keys_send_at_most_one_full_repaint(terminal: Terminal) -> None:
+    sent = {}
+    for name, key in FILTER_KEYS:
+        answer = terminal.press(key)
+        assert frames_in(answer), f"`{name}` drew nothing"
+        sent[name] = len(answer)
+    # the letters did filter (fewer schools than all of them), and Escape left the input:
+    # `j` moves the list's cursor instead of typing into the filter
+    counts = re.findall(r"\b(\d+) schools\b", text_of(terminal.since(0)))
+    assert counts and 1 < int(counts[-1]) < SCHOOLS
+    assert frames_in(terminal.press(b"j"))
+    limit = full_repaint(terminal, rf"\b{counts[-1]} schools\b", "sch")
+    too_much = {name: size for name, size in sent.items() if size > limit}
+    assert not too_much, f"more than one full repaint ({limit} bytes): {too_much}"
     quit_app(terminal)

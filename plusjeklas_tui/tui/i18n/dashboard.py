@@ -28,6 +28,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dashboard.requests": ("Verzoeken van betrokkenen", "Data-subject requests"),
     "dashboard.requests.none": ("Geen open verzoeken", "No open requests"),
     "dashboard.loading": ("Laden…", "Loading…"),
+    "dashboard.load_failed": (
+        "De cijfers konden niet worden bijgewerkt; ze zijn van de laatste keer dat het lukte.",
+        "The figures could not be updated; they are from the last time it worked.",
+    ),
     "dashboard.updated": ("Bijgewerkt {time}", "Updated {time}"),
     "dashboard.open_tile": ("Openen", "Open"),
 }

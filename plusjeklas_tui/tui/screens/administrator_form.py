@@ -20,6 +20,8 @@ from plusjeklas_tui.tui.screens.form import FormScreen
 from plusjeklas_tui.tui.widgets.form_field import FormField
 from plusjeklas_tui.validation import (
     FieldError,
+    Rule,
+    RuleSpec,
     format_phone,
     normalize_email,
     normalize_name,
@@ -33,13 +35,15 @@ def check_phones(value: str) -> list[str]:
     """Numbers separated by ``;``, each a valid phone; at least one (as the services demand)."""
     numbers = [part for part in value.split(PHONE_SEPARATOR) if part.strip()]
     if not numbers:
-        raise FieldError("admin_phones", "", "at least one phone number is required")
+        raise FieldError("admin_phones", "", Rule("phones.required"))
     checked = []
     for position, number in enumerate(numbers, start=1):
         try:
             checked.append(normalize_phone(number, "admin_phones"))
         except FieldError as error:
-            rule = error.rule if len(numbers) == 1 else f"number {position}: {error.rule}"
+            rule: RuleSpec = error.parts or error.rule
+            if len(numbers) > 1:
+                rule = Rule("phones.item", {"position": position, "rule": rule})
             raise FieldError("admin_phones", number, rule, show_value=False) from None
     return checked
 

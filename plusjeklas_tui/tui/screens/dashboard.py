@@ -7,16 +7,24 @@ database never freezes the screen.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label
 
 from plusjeklas_tui.services import dashboard
 from plusjeklas_tui.services.dashboard import DashboardStats
+from plusjeklas_tui.tui.database import (
+    check_database,
+    database_message,
+    database_problem,
+    forget_connections,
+)
 from plusjeklas_tui.tui.filters import OrganisationFilter
 from plusjeklas_tui.tui.i18n import t, translate_bindings
 from plusjeklas_tui.tui.widgets.month_chart import MonthChart
@@ -38,10 +46,12 @@ class DashboardScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__(id="dashboard")
+        self._failing = False
         translate_bindings(self)
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Label("", id="dashboard-problem", markup=False)
         with Horizontal(id="dashboard-columns"):
             with VerticalScroll(classes="dashboard-column"):
                 yield from self._left_column()
@@ -139,16 +149,41 @@ class DashboardScreen(Screen[None]):
             tile.set_value(summary.failures_in_a_row)
         self.query_one("#tile-payment-failed", Tile).set_value(failed)
 
-    @work(thread=True, exclusive=True, group="dashboard")
+    @work(thread=True, exclusive=True, group="dashboard", exit_on_error=False)
     def load_stats(self) -> None:
-        stats = dashboard.collect(
-            self.app.context.engine, self.app.retention_rule, self.app.today()
-        )
-        self.app.call_from_thread(self.show_stats, stats)
+        """The figures, after checking the database is still the one this version knows
+        (another version may have migrated it while the app was open)."""
+        app: Any = self.app
+        engine = app.context.engine
+        try:
+            check_database(engine)
+            stats = dashboard.collect(engine, app.retention_rule, app.today())
+        except Exception as error:  # the dashboard stays up; the next refresh tries again
+            if database_problem(error) is not None:
+                forget_connections(engine)
+            with contextlib.suppress(RuntimeError):  # "App is not running": it has ended
+                app.call_from_thread(self.stats_failed, error)
+            return
+        with contextlib.suppress(RuntimeError):
+            app.call_from_thread(self.show_stats, stats)
+
+    def stats_failed(self, error: Exception) -> None:
+        """Say what is wrong above the tiles (they keep the last figures), and notify once."""
+        if not self.is_attached:
+            return
+        problem = self.query_one("#dashboard-problem", Label)
+        problem.update(Content(database_message(error) or t("dashboard.load_failed")))
+        problem.add_class("-shown")
+        if not self._failing:  # once, not again at every automatic refresh
+            self._failing = True
+            self.app.report_error(error)  # type: ignore[attr-defined]
 
     def show_stats(self, stats: DashboardStats) -> None:
         if not self.is_attached:  # the reload finished after the screen went away
             return
+        if self._failing:  # the database is back
+            self._failing = False
+            self.query_one("#dashboard-problem", Label).remove_class("-shown")
         for status in STATUSES:
             self.query_one(f"#tile-status-{status}", Tile).set_value(
                 stats.subscriptions_by_status.get(status, 0)

@@ -6,10 +6,12 @@ A form is a modal over the record. Its life:
 2. Save (``f2`` or the button) checks every field again, then :meth:`FormScreen.prepare`
    builds the services' input (``records.validate_*``, which raises
    :class:`ValidationErrors` for the whole form) — nothing is written while anything is wrong;
-3. :meth:`FormScreen.write` runs in a thread worker inside one transaction; a
+3. :meth:`FormScreen.write` runs in a thread worker inside one transaction (after checking
+   the database was not migrated by another version meanwhile); a
    :class:`ValidationErrors` from the database side (BRIN taken, e-mail used) goes back to the
    fields, a :class:`ConflictError` (someone else saved first) shows a message and keeps every
-   edit on screen, any other error is reported without its text;
+   edit on screen, a database problem (locked, gone, newer) is said above the fields with
+   the edits kept, any other error is reported without its text;
 4. on success the form closes with the saved record's id; Escape closes it with ``None``,
    asking first when there are unsaved changes.
 
@@ -33,8 +35,15 @@ from textual.worker import get_current_worker
 
 from plusjeklas_tui.context import AppContext
 from plusjeklas_tui.services.records import ConflictError
+from plusjeklas_tui.tui.database import (
+    check_database,
+    database_message,
+    database_problem,
+    forget_connections,
+)
 from plusjeklas_tui.tui.i18n import t, translate_bindings
 from plusjeklas_tui.tui.screens.confirm import ConfirmScreen
+from plusjeklas_tui.tui.validation_text import error_text
 from plusjeklas_tui.tui.widgets.form_field import FormField
 from plusjeklas_tui.tui.widgets.virtual_table import plain_text
 from plusjeklas_tui.validation import FieldError, ValidationErrors
@@ -179,8 +188,8 @@ class FormScreen(ModalScreen[int | None]):
             else:
                 loose.append(error)
         if loose:
-            # safe_message: the label and the rule, never the value
-            self.show_message("\n".join(plain_text(e.safe_message()) for e in loose))
+            # the label and the rule, never the value
+            self.show_message("\n".join(plain_text(error_text(e)) for e in loose))
         else:
             self.show_message(t("form.invalid"))
         if first is not None:
@@ -212,12 +221,15 @@ class FormScreen(ModalScreen[int | None]):
     def _write(self, context: AppContext, payload: Any) -> None:
         worker = get_current_worker()
         try:
+            check_database(context.engine)  # never write into a database a newer version owns
             saved = self.write(context, payload)
         except ValidationErrors as errors:
             outcome, value = self._invalid, errors
         except ConflictError as error:
             outcome, value = self._conflict, error
         except Exception as error:
+            if database_problem(error) is not None:
+                forget_connections(context.engine)  # the next save opens it afresh
             outcome, value = self._failed, error
         else:
             outcome, value = self._saved, saved
@@ -244,7 +256,12 @@ class FormScreen(ModalScreen[int | None]):
         self.app.bell()
 
     def _failed(self, error: Exception) -> None:
+        """Nothing was written; every edit stays on screen, so saving again (F2) can work
+        once the database is back. A database problem is also said above the fields."""
         self.saving = False
+        problem = database_message(error)
+        if problem is not None:
+            self.show_message(t("db.not_saved", problem=problem))
         self.app.report_error(error)  # type: ignore[attr-defined]
 
     # --- leaving -----------------------------------------------------------------------------

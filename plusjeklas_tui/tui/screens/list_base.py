@@ -18,14 +18,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header
+from textual.widget import Widget
+from textual.widgets import Header
 from textual.worker import get_current_worker
 
 from plusjeklas_tui.tui.i18n import language, t, translate_bindings
 from plusjeklas_tui.tui.sources import EmptySource, PagedQuery, QuerySource
 from plusjeklas_tui.tui.widgets.filter_bar import FilterBar
+from plusjeklas_tui.tui.widgets.quiet_footer import QuietFooter
 from plusjeklas_tui.tui.widgets.virtual_table import Column, Row, RowSource, VirtualTable
 
 if TYPE_CHECKING:
@@ -49,6 +52,10 @@ class ListScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "focus_list", "lists.focus_list", show=False, id="lists.focus_list"),
     ]
+
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+    """As :attr:`Screen.focused`, without repainting the whole screen on every focus change
+    (the widgets gaining and losing focus repaint themselves): `/` and Escape stay cheap."""
 
     PAGE_SIZE: ClassVar[int] = 100
     MAX_CACHED_PAGES: ClassVar[int] = 4
@@ -112,7 +119,7 @@ class ListScreen(Screen[None]):
             empty_text=t("lists.loading"),
             id="list-table",
         )
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         self.title = t("lists.title", app=t("app.title"), screen=t(f"nav.{self.id}"))

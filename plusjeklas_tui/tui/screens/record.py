@@ -40,6 +40,12 @@ from plusjeklas_tui.services.record_view import (
 )
 from plusjeklas_tui.services.records import LOCAL_TZ
 from plusjeklas_tui.staff import Permission
+from plusjeklas_tui.tui.database import (
+    check_database,
+    database_message,
+    database_problem,
+    forget_connections,
+)
 from plusjeklas_tui.tui.i18n import CATALOGUE, t, translate_bindings
 from plusjeklas_tui.tui.screens.administrator_form import AdministratorForm
 from plusjeklas_tui.tui.screens.consent_form import ConsentForm, consent_label, purpose_label
@@ -249,6 +255,16 @@ class RecordScreen(Screen[None]):
         height: auto;
         max-height: 8;
     }
+    RecordScreen #record-problem {
+        display: none;
+        width: 100%;
+        padding: 0 1;
+        color: $text-error;
+        text-style: bold;
+    }
+    RecordScreen #record-problem.-shown {
+        display: block;
+    }
     RecordScreen #audit-truncated {
         display: none;
         color: $text-muted;
@@ -279,6 +295,7 @@ class RecordScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Label(Content(t("record.loading")), id="record-title")
+        yield Label("", id="record-problem", markup=False)
         with TabbedContent(initial="tab-school", id="record-tabs"):
             with (
                 TabPane(t("record.tab.school"), id="tab-school"),
@@ -362,6 +379,7 @@ class RecordScreen(Screen[None]):
     def _load(self, app: Any, rule: Any, today: dt.date, purposes: tuple[str, ...]) -> None:
         worker = get_current_worker()
         try:
+            check_database(app.context.engine)  # not read from a database changed under us
             view = load_record(
                 app.context.engine,
                 self.organisation_id,
@@ -370,6 +388,8 @@ class RecordScreen(Screen[None]):
                 purposes=purposes,
             )
         except Exception as error:
+            if database_problem(error) is not None:
+                forget_connections(app.context.engine)  # the next reload opens it afresh
             if not worker.is_cancelled:
                 deliver(app, self._load_failed, error)
             return
@@ -377,8 +397,15 @@ class RecordScreen(Screen[None]):
             deliver(app, self.show_record, view)
 
     def _load_failed(self, error: Exception) -> None:
+        """Keep what is shown; say above it what is wrong (a database problem) and notify
+        once. The next reload (automatic, or Ctrl+R) tries again."""
         if not self.is_attached:
             return
+        problem = database_message(error)
+        if problem is not None:
+            label = self.query_one("#record-problem", Label)
+            label.update(Content(problem))
+            label.add_class("-shown")
         if isinstance(error, NotFound):
             self.view = None
             self.query_one("#record-title", Label).update(
@@ -394,6 +421,7 @@ class RecordScreen(Screen[None]):
         if not self.is_attached:  # the screen was closed while loading
             return
         self._load_failed_reported = False
+        self.query_one("#record-problem", Label).remove_class("-shown")
         if view == self.view:
             return
         self.view = view

@@ -2,7 +2,8 @@
 
 The check is one of :mod:`plusjeklas_tui.validation`'s normalisers (or a small wrapper around
 one): it raises :class:`~plusjeklas_tui.validation.FieldError` and the field shows that error's
-rule right under the input, so staff see what is wrong while their attention is still on it.
+rule right under the input, in the interface language (its codes looked up in the catalogue),
+so staff see what is wrong while their attention is still on it.
 Nothing here writes anything: the form that holds the fields validates them all again and
 saves through the record services.
 
@@ -22,6 +23,7 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Input, Label, TextArea
 
+from plusjeklas_tui.tui.validation_text import rule_text
 from plusjeklas_tui.tui.widgets.virtual_table import plain_text
 from plusjeklas_tui.validation import FieldError
 
@@ -162,7 +164,7 @@ class FormField(Vertical):
     @property
     def error_text(self) -> str:
         """The rule shown under the input ("" when the value is fine)."""
-        return "" if self.error is None else plain_text(self.error.rule)
+        return "" if self.error is None else plain_text(rule_text(self.error))
 
     def show_error(self, error: FieldError | None) -> None:
         """Show *error*'s rule under the input (``None`` clears it)."""
