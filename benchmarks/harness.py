@@ -54,7 +54,7 @@ class Result:
             ok = value <= target
         if floor is not None and floor_factor is not None:
             ok = ok and value <= floor_factor * floor
-        reference = target if target is not None else floor
+        reference = floor if floor is not None else target  # "ratio" is against the floor
         ratio = value / reference if reference else None
         return cls(
             name,
