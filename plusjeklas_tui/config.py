@@ -106,6 +106,16 @@ class RetentionSettings(_Strict):
     """Invoices and payment records: Dutch fiscal law (art. 52 AWR) demands at least seven years."""
     analytics_months: int = Field(default=13, ge=1, le=25)
     """Raw analytics data; must stay under the two years of general data."""
+    keep_local_iban_as_payment_record: bool = False
+    """Whether the IBAN stored here is part of the payment records the law makes us keep. When
+    true, erasing an organisation moves its name, address and IBAN into a restricted record kept
+    until the end of the financial year plus ``payment_records_years``; when false (the default:
+    the payment provider keeps the payment records) the IBAN is erased with the rest."""
+    payment_records_legal_basis: str = Field(
+        default="Dutch fiscal law (art. 52 AWR, art. 2:10 BW); GDPR art. 17(3)(b)", min_length=1
+    )
+    """The legal basis named on erasure receipts for kept payment records (wording for people,
+    so it lives in config)."""
 
 
 class BreachSettings(_Strict):

@@ -62,6 +62,12 @@ class Organisation(SQLModel, table=True):
     """A subscribing school."""
 
     __tablename__ = "organisation"
+    __table_args__ = (
+        # organisations that never had a subscription count their retention from creation
+        Index("ix_organisation_created_at", "created_at"),
+        # SQLite: never reuse an erased school's id (migration 0005)
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, index=True)
@@ -87,6 +93,7 @@ class Administrator(SQLModel, table=True):
     """A school administrator ("beheerder"): a person, so every field is personal."""
 
     __tablename__ = "administrator"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: int | None = Field(default=None, primary_key=True)
     organisation_id: int = Field(
@@ -120,7 +127,11 @@ class Subscription(SQLModel, table=True):
     """
 
     __tablename__ = "subscription"
-    __table_args__ = (Index("ix_subscription_organisation_end", "organisation_id", "end_date"),)
+    __table_args__ = (
+        Index("ix_subscription_organisation_end", "organisation_id", "end_date"),
+        Index("ix_subscription_status", "status"),  # the dashboard's count per status
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     organisation_id: int = Field(
@@ -140,6 +151,8 @@ class ConsentEvent(SQLModel, table=True):
     __tablename__ = "consent_event"
     __table_args__ = (
         Index("ix_consent_event_subject", "administrator_id", "purpose", "occurred_at"),
+        # the dashboard's opt-ins and withdrawals this month, read from the index alone
+        Index("ix_consent_event_purpose_time", "purpose", "occurred_at", "action"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

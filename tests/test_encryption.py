@@ -420,6 +420,10 @@ def test_full_rotation_reencrypts_every_row(
         "provider_link": 7,
         "administrator": 7,
         "consent_event": 7,
+        "provider_state": 0,
+        "legal_hold": 0,
+        "deletion_task": 0,
+        "restricted_record": 0,
     }
     assert key_ids_on_file(key_file) == [report.primary_key_id]
     assert key_file.stat().st_mode & 0o777 == 0o600
@@ -699,6 +703,10 @@ def test_rotation_killed_mid_way_is_readable_and_finishes_when_run_again(
         "provider_link": 0,
         "administrator": in_use[old_id] // 3,
         "consent_event": 0,
+        "provider_state": 0,
+        "legal_hold": 0,
+        "deletion_task": 0,
+        "restricted_record": 0,
     }
     assert key_ids_on_file(key_file) == [new_id]
     after = db.make_engine(settings.database_url, load_key_file(key_file))

@@ -12,6 +12,7 @@ from sqlalchemy import inspect, text
 from plusjeklas_tui import db
 from plusjeklas_tui.errors import DatabaseNotReady
 from plusjeklas_tui.models import metadata
+from plusjeklas_tui.services.organisation_list import not_search_index
 
 TABLES = {
     "organisation",
@@ -35,11 +36,17 @@ def test_fresh_upgrade_creates_every_table(blank_db_url: str) -> None:
 
 
 def test_models_and_migrations_agree(blank_db_url: str) -> None:
-    """Autogenerate against a migrated database finds nothing: no model change lacks a migration."""
+    """Autogenerate against a migrated database finds nothing: no model change lacks a migration.
+
+    The organisations' search index (migration 0002: SQLite's FTS5 tables, PostgreSQL's
+    trigram indexes) is not a model, so it is left out of the comparison.
+    """
     engine = db.make_engine(blank_db_url)
     db.upgrade(engine)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": False, "include_name": not_search_index}
+        )
         diff = compare_metadata(context, metadata)
     engine.dispose()
     assert diff == []

@@ -53,9 +53,9 @@ def open_app(state: CliState) -> None:
 
 
 def _register_commands() -> None:
-    from plusjeklas_tui.cli import data, db, demo, keys, providers, ssh
+    from plusjeklas_tui.cli import data, db, deletions, demo, keys, providers, retention, ssh
 
-    for module in (db, keys, demo, data, ssh, providers):
+    for module in (db, keys, demo, data, ssh, providers, retention, deletions):
         module.register(main)
 
 

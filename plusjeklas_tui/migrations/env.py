@@ -12,6 +12,7 @@ from alembic import context
 
 import plusjeklas_tui.models  # noqa: F401 - registers the tables on the metadata
 from plusjeklas_tui.models import metadata
+from plusjeklas_tui.services.organisation_list import not_search_index
 from plusjeklas_tui.sqltypes import EncryptedText, UTCDateTime
 
 connection = context.config.attributes.get("connection")
@@ -34,6 +35,8 @@ context.configure(
     target_metadata=metadata,
     compare_type=True,
     render_as_batch=connection.dialect.name == "sqlite",
+    # the search index (migration 0002) is not on the models: never offer to drop it
+    include_name=not_search_index,
 )
 with context.begin_transaction():
     context.run_migrations()

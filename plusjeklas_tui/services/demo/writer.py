@@ -26,6 +26,7 @@ from plusjeklas_tui.services.demo.pipeline import (
 from plusjeklas_tui.services.demo.records import DemoCounts
 from plusjeklas_tui.services.demo.rows import INSERT_COLUMNS, Rows, next_ids
 from plusjeklas_tui.services.demo.values import BRIN_CAPACITY
+from plusjeklas_tui.services.organisation_list import search_index_suspended
 from plusjeklas_tui.sqltypes import utcnow
 from plusjeklas_tui.staff import StaffMember
 
@@ -139,12 +140,14 @@ def generate(
                         if use_worker(parallel, schools)
                         else encoded_batches(plan)
                     )
-                    for done, rows in batches:
-                        _write_rows(conn, rows)
-                        for table_name, table_rows in rows.items():
-                            totals[table_name] += len(table_rows)
-                        if progress is not None:
-                            progress(done, schools)
+                    # the search index's per-row triggers would more than double the time
+                    with search_index_suspended(conn):
+                        for done, rows in batches:
+                            _write_rows(conn, rows)
+                            for table_name, table_rows in rows.items():
+                                totals[table_name] += len(table_rows)
+                            if progress is not None:
+                                progress(done, schools)
                     _advance_sequences(conn)
                     counts = DemoCounts(
                         schools=totals["organisation"],
