@@ -13,9 +13,11 @@ that ends up in a log line or a traceback carries ids only.
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import enum
 import ipaddress
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -249,6 +251,21 @@ def redact(text: str, limit: int = 300) -> str:
     text = _LONG_NUMBER.sub("<number>", text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds, from either form (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
 
 
 def is_loopback_host(host: str) -> bool:

@@ -29,7 +29,6 @@ for everything else that is not a success.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import os
@@ -49,7 +48,7 @@ from mailchimp_marketing.api.lists_api import ListsApi
 from mailchimp_marketing.api.ping_api import PingApi
 from mailchimp_marketing.api_client import ApiClient, ApiClientError
 
-from plusjeklas_tui.providers import ProviderError, redact
+from plusjeklas_tui.providers import ProviderError, parse_retry_after, redact
 
 log = logging.getLogger(__name__)
 
@@ -363,22 +362,7 @@ def _classify(answer: Answer) -> _Failure:
 
 
 def _retry_after(response: requests.Response | None) -> float | None:
-    return None if response is None else _parse_retry_after(response.headers.get("Retry-After"))
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds, from either form (a number, or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
+    return None if response is None else parse_retry_after(response.headers.get("Retry-After"))
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float:

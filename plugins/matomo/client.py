@@ -23,7 +23,6 @@ Nothing here logs request or response bodies; log lines name the API method only
 
 from __future__ import annotations
 
-import email.utils
 import html
 import logging
 import random
@@ -35,7 +34,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from plusjeklas_tui.providers import ProviderError
+from plusjeklas_tui.providers import ProviderError, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -144,18 +143,7 @@ def _looks_like_html(response: httpx.Response) -> bool:
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
     """``Retry-After`` in seconds (either delta-seconds or an HTTP date), or None."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return parse_retry_after(response.headers.get("retry-after"))
 
 
 def clean_message(message: object) -> str:

@@ -20,7 +20,6 @@ Nothing here logs request or response bodies: they hold names, e-mail addresses 
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import logging
 import random
@@ -32,7 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from plusjeklas_tui.providers import ProviderError
+from plusjeklas_tui.providers import ProviderError, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -298,18 +297,7 @@ def parse_body(response: httpx.Response) -> Any:
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
     """``Retry-After`` in seconds (either delta-seconds or an HTTP date), or None."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return parse_retry_after(response.headers.get("retry-after"))
 
 
 def error_from(response: httpx.Response) -> ProviderError:
