@@ -7,6 +7,7 @@ sure an unexpected error never shows personal data (no traceback locals, no exce
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import traceback
@@ -14,9 +15,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import get_current_worker
 
 if TYPE_CHECKING:
     from plusjeklas_tui.runtime import Providers
@@ -30,10 +33,12 @@ from plusjeklas_tui.tui.filters import OrganisationFilter
 from plusjeklas_tui.tui.i18n import set_language, t, translate_bindings
 from plusjeklas_tui.tui.screens.audit import AuditScreen
 from plusjeklas_tui.tui.screens.dashboard import DashboardScreen
+from plusjeklas_tui.tui.screens.deletions import DeletionsScreen
 from plusjeklas_tui.tui.screens.help import HelpScreen
 from plusjeklas_tui.tui.screens.organisations import OrganisationsScreen
 from plusjeklas_tui.tui.screens.people import PeopleScreen
 from plusjeklas_tui.tui.screens.providers import ProvidersScreen
+from plusjeklas_tui.tui.screens.retention import RetentionScreen
 from plusjeklas_tui.tui.widgets.tile import Tile
 
 
@@ -52,6 +57,8 @@ class PlusjeklasApp(App[None]):
         Binding("p", "goto('people')", "nav.people", id="goto-people"),
         Binding("a", "goto('audit')", "nav.audit", id="goto-audit"),
         Binding("v", "goto('providers')", "nav.providers", id="goto-providers"),
+        Binding("b", "goto('retention')", "nav.retention", id="goto-retention"),
+        Binding("w", "goto('deletions')", "nav.deletions", id="goto-deletions"),
         Binding("slash", "filter", "nav.filter", id="filter"),
         Binding("question_mark", "help", "nav.help", id="help"),
         Binding("ctrl+r", "refresh", "nav.refresh", id="refresh"),
@@ -59,6 +66,13 @@ class PlusjeklasApp(App[None]):
     ]
 
     auto_refresh_seconds: float = 5.0
+
+    deliver_deletions: bool = True
+    """Deliver deletion tasks in the background while the app runs (when a provider is
+    enabled). Tests switch it off; the Retention and Deletions screens deliver on request."""
+    deliver_after_seconds: float = 3.0
+    """The background delivery starts this long after start-up, not competing with the first
+    paint (in a demo it starts the provider imitations)."""
 
     def __init__(
         self,
@@ -90,10 +104,42 @@ class PlusjeklasApp(App[None]):
             "people": PeopleScreen,
             "audit": AuditScreen,
             "providers": ProvidersScreen,
+            "retention": RetentionScreen,
+            "deletions": DeletionsScreen,
         }
 
     def on_mount(self) -> None:
         self.switch_mode("dashboard")
+        plugins = self.context.settings.plugins
+        if self.deliver_deletions and any(table.enabled for table in plugins.values()):
+            self.set_timer(self.deliver_after_seconds, self._deliver_in_background)
+
+    @work(thread=True, exclusive=True, group="deletions-background", exit_on_error=False)
+    def _deliver_in_background(self) -> None:
+        """The deletion worker (``deletions.run_forever``) for as long as the app runs; it is
+        cancelled on exit (Textual cancels every worker; :meth:`on_unmount` does too)."""
+        from plusjeklas_tui.tui.delivery import run_in_background
+
+        run_in_background(self, get_current_worker().cancelled_event)
+
+    @work(thread=True, group="deletions-now", exit_on_error=False)
+    def deliver_now(self) -> None:
+        """One delivery run (after an erasure from the record), its outcome as a notification."""
+        from plusjeklas_tui.tui.delivery import deliver_once, describe_run
+
+        try:
+            text, bad = describe_run(deliver_once(self))
+        except Exception as error:
+            with contextlib.suppress(RuntimeError):  # the app has ended
+                self.call_from_thread(self.report_error, error)
+            return
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(
+                self.notify,
+                Text(text),
+                severity="warning" if bad else "information",
+                markup=False,
+            )
 
     def provider_runtime(self) -> Providers:
         """The enabled providers, built on first use (from a worker thread: in a demo this
@@ -106,6 +152,7 @@ class PlusjeklasApp(App[None]):
             return self._providers
 
     def on_unmount(self) -> None:
+        self.workers.cancel_group(self, "deletions-background")
         with self._providers_lock:
             if self._providers is not None:
                 self._providers.close()

@@ -10,7 +10,15 @@ from textual.content import Content
 
 from plusjeklas_tui.tui.i18n import t
 
-SCREENS = ("dashboard", "organisations", "people", "audit", "providers")
+SCREENS = (
+    "dashboard",
+    "organisations",
+    "people",
+    "audit",
+    "providers",
+    "retention",
+    "deletions",
+)
 ORGANISATION_HITS = 20
 
 

@@ -78,7 +78,12 @@ class DashboardScreen(Screen[None]):
             yield Label(t("dashboard.providers"), classes="panel-title", markup=False)
             yield from self._provider_tiles()
             yield Label(t("dashboard.deletions"), classes="panel-title", markup=False)
-            yield Label(t("dashboard.deletions.none"), classes="muted", markup=False)
+            yield Tile(
+                t("dashboard.deletions.pending"), target="deletions", id="tile-deletions-pending"
+            )
+            yield Tile(
+                t("dashboard.deletions.failed"), target="deletions", id="tile-deletions-failed"
+            )
             yield Label(t("dashboard.requests"), classes="panel-title", markup=False)
             yield Label(t("dashboard.requests.none"), classes="muted", markup=False)
 
@@ -113,6 +118,7 @@ class DashboardScreen(Screen[None]):
 
     def refresh_data(self) -> None:
         self.load_stats()
+        self.load_deletions()
         if self.enabled_providers():
             self.load_providers()
 
@@ -130,6 +136,27 @@ class DashboardScreen(Screen[None]):
         except Exception:
             return  # the figures above report database trouble; these stay as they were
         self.app.call_from_thread(self.show_providers, summaries, failed)
+
+    @work(thread=True, exclusive=True, group="dashboard-deletions", exit_on_error=False)
+    def load_deletions(self) -> None:
+        """Pending and failed deletion tasks, counted in the database (no provider is called)."""
+        from plusjeklas_tui.tui.screens.deletions import task_counts
+
+        app: Any = self.app
+        try:
+            check_database(app.context.engine)  # never open (and so create) a missing file
+            counts = task_counts(app.context.engine)
+        except Exception:
+            return  # the figures above report database trouble; these stay as they were
+        with contextlib.suppress(RuntimeError):  # "App is not running": it has ended
+            app.call_from_thread(self.show_deletions, counts.pending, counts.failed)
+
+    def show_deletions(self, pending: int, failed: int) -> None:
+        if not self.is_attached or (pending, failed) == getattr(self, "deletion_counts", None):
+            return  # unchanged: nothing to redraw
+        self.deletion_counts = (pending, failed)
+        self.query_one("#tile-deletions-pending", Tile).set_value(pending)
+        self.query_one("#tile-deletions-failed", Tile).set_value(failed)
 
     def show_providers(self, summaries: list[sync.ProviderSummary], failed: int) -> None:
         if not self.is_attached:

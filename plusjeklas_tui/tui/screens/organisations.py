@@ -1,7 +1,8 @@
 """The organisations list: every school, filtered as you type, sorted by any column.
 
 Dashboard tiles arrive here through :meth:`OrganisationsScreen.apply_filter` and show as
-chips; `x` clears them. The retention deadline column is coloured by urgency.
+chips; `x` clears them. The retention deadline column is coloured by urgency; a school on
+legal hold shows a hold marker there instead (its deletion is paused).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from plusjeklas_tui.tui.i18n import t
 from plusjeklas_tui.tui.screens.list_base import ListScreen
 from plusjeklas_tui.tui.sources import organisation_row, status_text
 from plusjeklas_tui.tui.widgets.filter_bar import FilterBar
-from plusjeklas_tui.tui.widgets.virtual_table import Column, Row, VirtualTable
+from plusjeklas_tui.tui.widgets.virtual_table import Cell, Column, Row, VirtualTable
+
+HOLD_STYLE = "bold cyan"
+"""A legal hold is neither urgent nor calm: its own colour, not one of the urgency colours."""
 
 
 def chip_label(name: str, value: str) -> str:
@@ -70,7 +74,11 @@ class OrganisationsScreen(ListScreen):
         )
 
     def to_row(self, item: object) -> Row:
-        return organisation_row(item)  # type: ignore[arg-type]
+        row = organisation_row(item)  # type: ignore[arg-type]
+        if getattr(item, "on_hold", False):  # a legal hold pauses the deadline: say so instead
+            *cells, _deadline = row.cells
+            row = Row(row.key, (*cells, Cell(t("lists.deadline.hold"), HOLD_STYLE)))
+        return row
 
     async def open_row(self, row: Row) -> None:
         await self.plusjeklas.open_organisation(row.key)

@@ -11,6 +11,12 @@ Viewers see no edit keys, and a form opened anyway would be refused by the servi
 is shown masked; ``r`` (admins only) shows it in full for :attr:`RecordScreen.reveal_seconds`
 and writes an audit event first.
 
+The retention deadline is shown with its legal hold (who set it, when; the reason to admins).
+Admins set a hold with ``h`` (a reason is required) and lift it with ``H``, and erase the
+school on request with ``X`` (a GDPR ground, and the BRIN typed to confirm); the services
+check the role and audit each. After an erasure the record closes and its deletion tasks are
+delivered to the providers.
+
 Every value from the database is shown as plain text with control characters escaped: a
 school called ``[@click=app.quit]x[/]`` is just a name.
 """
@@ -32,6 +38,8 @@ from textual.widgets import Footer, Header, Label, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from plusjeklas_tui.errors import NotFound, PermissionDenied
+from plusjeklas_tui.services.erasure import RequestReason
+from plusjeklas_tui.services.legal_hold import HoldInfo
 from plusjeklas_tui.services.record_view import (
     AdministratorView,
     RecordView,
@@ -48,15 +56,18 @@ from plusjeklas_tui.tui.database import (
 )
 from plusjeklas_tui.tui.i18n import CATALOGUE, t, translate_bindings
 from plusjeklas_tui.tui.screens.administrator_form import AdministratorForm
+from plusjeklas_tui.tui.screens.confirm import ConfirmScreen
 from plusjeklas_tui.tui.screens.consent_form import ConsentForm, consent_label, purpose_label
 from plusjeklas_tui.tui.screens.form import deliver
 from plusjeklas_tui.tui.screens.organisation_form import OrganisationForm
+from plusjeklas_tui.tui.screens.retention_modals import EraseRequestScreen, HoldForm
 from plusjeklas_tui.tui.widgets.virtual_table import Cell, Column, Row, VirtualTable, plain_text
 from plusjeklas_tui.validation import format_iban, format_phone
 
 TABS = ("school", "people", "consent", "subscriptions", "providers", "audit")
 SCHOOL_FIELDS = ("name", "street", "postcode", "city", "brin", "phone", "email", "iban", "notes")
 EDIT_ACTIONS = frozenset({"edit_school", "add_person", "edit_person", "record_consent"})
+HOLD_ACTIONS = frozenset({"set_hold", "lift_hold", "erase_request"})
 CONSENT_STYLE = {"granted": "green", "withdrawn": "red"}
 
 
@@ -176,6 +187,19 @@ def audit_columns() -> list[Column]:
     ]
 
 
+def _load_hold(engine: Any, staff: Any, organisation_id: int) -> tuple[HoldInfo | None, str | None]:
+    """The organisation's legal hold, and its reason when this staff member may read it."""
+    from plusjeklas_tui.db import session_scope
+    from plusjeklas_tui.services import legal_hold
+
+    with session_scope(engine) as session:
+        hold = legal_hold.current_hold(session, organisation_id)
+        reason = None
+        if hold is not None and staff.can(legal_hold.HOLD_PERMISSION):
+            reason = legal_hold.hold_reason(session, staff, organisation_id)
+    return hold, reason
+
+
 # --- the screen ----------------------------------------------------------------------------
 
 
@@ -188,6 +212,9 @@ class RecordScreen(Screen[None]):
         Binding("E", "edit_person", "record.edit_person", show=False, id="record.edit_person"),
         Binding("c", "record_consent", "record.record_consent", id="record.record_consent"),
         Binding("r", "reveal_iban", "record.reveal_iban", id="record.reveal_iban"),
+        Binding("h", "set_hold", "record.set_hold", id="record.set_hold"),
+        Binding("H", "lift_hold", "record.lift_hold", id="record.lift_hold"),
+        Binding("X", "erase_request", "record.erase", id="record.erase"),
         Binding("escape", "back", "nav.back", show=False, id="record.back"),
         *(
             Binding(str(n), f"show_tab('{tab}')", f"record.tab.{tab}", show=False)
@@ -233,6 +260,10 @@ class RecordScreen(Screen[None]):
     RecordScreen #school-pane > .record-section {
         padding: 0;
         margin-top: 1;
+    }
+    RecordScreen #value-hold.-held {
+        color: $text-accent;
+        text-style: bold;
     }
     RecordScreen #value-iban.-revealed {
         color: $text-warning;
@@ -288,6 +319,10 @@ class RecordScreen(Screen[None]):
         self._selected_person: int | None = None
         self._selected_purpose: str | None = None
         self._load_failed_reported = False
+        self.hold: HoldInfo | None = None
+        self.hold_reason: str | None = None
+        """Shown to administrators only (free text: it may name people)."""
+        self._hold_loaded = False
         translate_bindings(self)
 
     # --- layout ------------------------------------------------------------------------------
@@ -311,6 +346,8 @@ class RecordScreen(Screen[None]):
                     yield Label("", id="value-deadline", markup=False)
                     yield Label(Content(t("record.retention.rule")), classes="record-label")
                     yield Label("", id="value-rule", markup=False)
+                    yield Label(Content(t("record.retention.hold")), classes="record-label")
+                    yield Label(Content(t("record.hold.none")), id="value-hold", markup=False)
             with TabPane(t("record.tab.people"), id="tab-people"):
                 yield VirtualTable(
                     Rows(), people_columns(), id="people-table", empty_text=t("record.people.empty")
@@ -387,6 +424,7 @@ class RecordScreen(Screen[None]):
                 today=today,
                 purposes=purposes,
             )
+            hold, reason = _load_hold(app.context.engine, app.context.staff, self.organisation_id)
         except Exception as error:
             if database_problem(error) is not None:
                 forget_connections(app.context.engine)  # the next reload opens it afresh
@@ -394,6 +432,7 @@ class RecordScreen(Screen[None]):
                 deliver(app, self._load_failed, error)
             return
         if not worker.is_cancelled:
+            deliver(app, self.show_hold, hold, reason)
             deliver(app, self.show_record, view)
 
     def _load_failed(self, error: Exception) -> None:
@@ -469,6 +508,28 @@ class RecordScreen(Screen[None]):
             start=start,
         )
         self.query_one("#value-rule", Label).update(Content(plain_text(why)))
+
+    def show_hold(self, hold: HoldInfo | None, reason: str | None) -> None:
+        """The legal hold beside the deadline: who set it and when (and why, for admins).
+
+        A hold pauses deletion, so the deadline is shown paused too."""
+        if not self.is_attached:
+            return
+        if self._hold_loaded and (hold, reason) == (self.hold, self.hold_reason):
+            return
+        self._hold_loaded = True
+        self.hold, self.hold_reason = hold, reason
+        label = self.query_one("#value-hold", Label)
+        if hold is None:
+            label.update(Content(t("record.hold.none")))
+            label.remove_class("-held")
+        else:
+            text = plain_text(t("record.hold.by", who=hold.set_by, when=_when(hold.set_at)))
+            if reason:
+                text += "\n" + t("record.hold.reason", reason=_multiline(reason))
+            label.update(Content(text))
+            label.add_class("-held")
+        self.refresh_bindings()
 
     def _show_iban(self) -> None:
         label = self.query_one("#value-iban", Label)
@@ -664,6 +725,17 @@ class RecordScreen(Screen[None]):
             if action == "record_consent" and not self.view.administrators:
                 return None
             return True
+        if action in HOLD_ACTIONS:
+            if not staff.can(Permission.ERASE):
+                return False
+            if self.view is None or not self._hold_loaded:
+                return None
+            held = self.hold is not None
+            if action == "set_hold":
+                return not held  # one of the two hold keys at a time
+            if action == "lift_hold":
+                return held
+            return None if held else True  # erase: a hold refuses it
         if action == "reveal_iban":
             if not staff.can(Permission.REVEAL):
                 return False
@@ -760,6 +832,108 @@ class RecordScreen(Screen[None]):
         self._reveal_timer = None
         self._show_iban()
         self.refresh_bindings()
+
+    # --- legal hold and erasure on request ----------------------------------------------------
+
+    def action_set_hold(self) -> None:
+        if self._refused_erase("set a legal hold") or self.view is None:
+            return
+        self.app.push_screen(HoldForm(self.view.organisation.name), self._hold_answered)
+
+    def _hold_answered(self, reason: str | None) -> None:
+        if reason:
+            app: Any = self.app
+            self._change_hold(app, reason)
+
+    def action_lift_hold(self) -> None:
+        if self._refused_erase("lift a legal hold") or self.view is None:
+            return
+        question = plain_text(t("record.hold.lift_question", name=self.view.organisation.name))
+
+        def answered(lift: bool | None) -> None:
+            if lift:
+                app: Any = self.app
+                self._change_hold(app, None)
+
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    @work(thread=True, exclusive=True, group="record-hold")
+    def _change_hold(self, app: Any, reason: str | None) -> None:
+        """Set (with *reason*) or lift (None) the hold; the service audits either."""
+        from plusjeklas_tui.db import session_scope
+        from plusjeklas_tui.services import legal_hold
+
+        try:
+            with session_scope(app.context.engine) as session:
+                if reason is None:
+                    legal_hold.lift_hold(session, app.context.staff, self.organisation_id)
+                else:
+                    legal_hold.set_hold(session, app.context.staff, self.organisation_id, reason)
+        except Exception as error:
+            deliver(app, app.report_error, error)
+            return
+        deliver(app, self._hold_changed, reason is not None)
+
+    def _hold_changed(self, is_set: bool) -> None:
+        if not self.is_attached:
+            return
+        self.notify(t("record.hold.set" if is_set else "record.hold.lifted"), markup=False)
+        self.refresh_data()
+
+    def action_erase_request(self) -> None:
+        if self._refused_erase("erase a record on request") or self.view is None:
+            return
+        org = self.view.organisation
+        self.app.push_screen(EraseRequestScreen(org.name, org.brin), self._erase_answered)
+
+    def _erase_answered(self, reason: RequestReason | None) -> None:
+        if reason is not None:
+            app: Any = self.app
+            self._erase(app, reason, app.today())
+
+    @work(thread=True, exclusive=True, group="record-erase")
+    def _erase(self, app: Any, reason: RequestReason, today: dt.date) -> None:
+        """Erase the school on request (the service checks the role, the hold, and audits),
+        then deliver its deletion tasks to the providers."""
+        from plusjeklas_tui.db import session_scope
+        from plusjeklas_tui.services import erasure
+
+        context = app.context
+        try:
+            runtime = app.provider_runtime()
+            targets = erasure.provider_targets(context.settings, runtime.plugin_set)
+            with session_scope(context.engine) as session:
+                result = erasure.request_erasure(
+                    session,
+                    context.staff,
+                    context.settings.retention,
+                    targets,
+                    "organisation",
+                    self.organisation_id,
+                    reason,
+                    today,
+                )
+        except Exception as error:
+            deliver(app, app.report_error, error)
+            return
+        deliver(app, self._erased, len(result.tasks))
+
+    def _erased(self, tasks: int) -> None:
+        self.notify(t("record.erase.done", tasks=tasks), markup=False)
+        app: Any = self.app
+        if tasks:
+            app.deliver_now()
+        if self.is_attached and self.app.screen is self:
+            self.app.pop_screen()
+
+    def _refused_erase(self, what: str) -> bool:
+        """Refuse (with the services' own message) what only administrators may do."""
+        try:
+            self.app.context.staff.require(Permission.ERASE, what)  # type: ignore[attr-defined]
+        except PermissionDenied as error:
+            self.app.report_error(error)  # type: ignore[attr-defined]
+            return True
+        return False
 
     def action_show_tab(self, tab: str) -> None:
         tabs = self.query_one("#record-tabs", TabbedContent)
