@@ -48,21 +48,31 @@ def _today_in_amsterdam() -> dt.date:
     return dt.datetime.now(ZoneInfo("Europe/Amsterdam")).date()
 
 
+SCREENS = Binding.Group("nav.screens")
+
+
 class PlusjeklasApp(App[None]):
     CSS_PATH = "app.tcss"
     COMMANDS: ClassVar = App.COMMANDS | {JumpCommands}
     BINDINGS: ClassVar = [
-        Binding("d", "goto('dashboard')", "nav.dashboard", id="goto-dashboard"),
-        Binding("o", "goto('organisations')", "nav.organisations", id="goto-organisations"),
-        Binding("p", "goto('people')", "nav.people", id="goto-people"),
-        Binding("a", "goto('audit')", "nav.audit", id="goto-audit"),
-        Binding("v", "goto('providers')", "nav.providers", id="goto-providers"),
-        Binding("b", "goto('retention')", "nav.retention", id="goto-retention"),
-        Binding("w", "goto('deletions')", "nav.deletions", id="goto-deletions"),
-        Binding("slash", "filter", "nav.filter", id="filter"),
         Binding("question_mark", "help", "nav.help", id="help"),
-        Binding("ctrl+r", "refresh", "nav.refresh", id="refresh"),
+        Binding("slash", "filter", "nav.filter", id="filter"),
         Binding("q", "back", "nav.back", id="back"),
+        # One key per screen; a narrow footer shows them as one group ("d o p a v b w Screens").
+        Binding("d", "goto('dashboard')", "nav.dashboard", id="goto-dashboard", group=SCREENS),
+        Binding(
+            "o",
+            "goto('organisations')",
+            "nav.organisations",
+            id="goto-organisations",
+            group=SCREENS,
+        ),
+        Binding("p", "goto('people')", "nav.people", id="goto-people", group=SCREENS),
+        Binding("a", "goto('audit')", "nav.audit", id="goto-audit", group=SCREENS),
+        Binding("v", "goto('providers')", "nav.providers", id="goto-providers", group=SCREENS),
+        Binding("b", "goto('retention')", "nav.retention", id="goto-retention", group=SCREENS),
+        Binding("w", "goto('deletions')", "nav.deletions", id="goto-deletions", group=SCREENS),
+        Binding("ctrl+r", "refresh", "nav.refresh", id="refresh", show=False),
     ]
 
     auto_refresh_seconds: float = 5.0

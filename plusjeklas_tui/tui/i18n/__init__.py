@@ -56,6 +56,12 @@ def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
+def _translated_group(group: Any) -> Any:
+    if group is None or group.description not in CATALOGUE:
+        return group
+    return replace(group, description=t(group.description))
+
+
 def translate_bindings(node: Any) -> None:
     """Replace catalogue keys in a node's binding descriptions with their text.
 
@@ -71,6 +77,7 @@ def translate_bindings(node: Any) -> None:
                 if entry.description in CATALOGUE
                 else entry.description,
                 tooltip=t(entry.tooltip) if entry.tooltip in CATALOGUE else entry.tooltip,
+                group=_translated_group(entry.group),
             )
             for entry in entries
         ]

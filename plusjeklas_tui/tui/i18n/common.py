@@ -8,6 +8,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "nav.people": ("Personen", "People"),
     "nav.audit": ("Audit", "Audit"),
     "nav.help": ("Help", "Help"),
+    "nav.screens": ("Schermen", "Screens"),
     "nav.back": ("Terug", "Back"),
     "nav.quit": ("Afsluiten", "Quit"),
     "nav.refresh": ("Vernieuwen", "Refresh"),

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label
+from textual.widgets import Header, Label
 
 from plusjeklas_tui.services import dashboard
 from plusjeklas_tui.services.dashboard import DashboardStats
@@ -28,6 +28,7 @@ from plusjeklas_tui.tui.database import (
 from plusjeklas_tui.tui.filters import OrganisationFilter
 from plusjeklas_tui.tui.i18n import t, translate_bindings
 from plusjeklas_tui.tui.widgets.month_chart import MonthChart
+from plusjeklas_tui.tui.widgets.quiet_footer import QuietFooter
 from plusjeklas_tui.tui.widgets.tile import Tile
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class DashboardScreen(Screen[None]):
                 yield from self._left_column()
             with VerticalScroll(classes="dashboard-column"):
                 yield from self._right_column()
-        yield Footer()
+        yield QuietFooter()
 
     def _left_column(self) -> ComposeResult:
         with Vertical(classes="panel", id="panel-subscriptions"):

@@ -30,7 +30,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Label
+from textual.widgets import Button, Label
 from textual.worker import get_current_worker
 
 from plusjeklas_tui.context import AppContext
@@ -45,6 +45,7 @@ from plusjeklas_tui.tui.i18n import t, translate_bindings
 from plusjeklas_tui.tui.screens.confirm import ConfirmScreen
 from plusjeklas_tui.tui.validation_text import error_text
 from plusjeklas_tui.tui.widgets.form_field import FormField
+from plusjeklas_tui.tui.widgets.quiet_footer import QuietFooter
 from plusjeklas_tui.tui.widgets.virtual_table import plain_text
 from plusjeklas_tui.validation import FieldError, ValidationErrors
 
@@ -148,7 +149,7 @@ class FormScreen(ModalScreen[int | None]):
                     Content(t("form.save_button")), id="form-save", variant="primary", compact=True
                 )
                 yield Button(Content(t("form.cancel_button")), id="form-cancel", compact=True)
-        yield Footer()
+        yield QuietFooter()
 
     # --- state -------------------------------------------------------------------------------
 

@@ -17,11 +17,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, ProgressBar
+from textual.widgets import DataTable, Header, Label, ProgressBar
 
 from plusjeklas_tui.errors import PlusjeklasError
 from plusjeklas_tui.staff import Permission
 from plusjeklas_tui.tui.i18n import t, translate_bindings
+from plusjeklas_tui.tui.widgets.quiet_footer import QuietFooter
 
 if TYPE_CHECKING:
     from plusjeklas_tui.services.sync import SyncProgress, SyncReport
@@ -56,7 +57,7 @@ class ProvidersScreen(Screen[None]):
             yield Vertical(id="sync-progress")
             yield Label(t("providers.runs"), classes="panel-title", markup=False)
             yield DataTable(id="runs-table", cursor_type="row")
-        yield Footer()
+        yield QuietFooter()
 
     @property
     def table(self) -> DataTable:

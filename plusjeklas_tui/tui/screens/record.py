@@ -34,7 +34,7 @@ from textual.containers import Grid, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Label, TabbedContent, TabPane
+from textual.widgets import Header, Label, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from plusjeklas_tui.errors import NotFound, PermissionDenied
@@ -61,6 +61,7 @@ from plusjeklas_tui.tui.screens.consent_form import ConsentForm, consent_label, 
 from plusjeklas_tui.tui.screens.form import deliver
 from plusjeklas_tui.tui.screens.organisation_form import OrganisationForm
 from plusjeklas_tui.tui.screens.retention_modals import EraseRequestScreen, HoldForm
+from plusjeklas_tui.tui.widgets.quiet_footer import QuietFooter
 from plusjeklas_tui.tui.widgets.virtual_table import Cell, Column, Row, VirtualTable, plain_text
 from plusjeklas_tui.validation import format_iban, format_phone
 
@@ -386,7 +387,7 @@ class RecordScreen(Screen[None]):
                     Rows(), audit_columns(), id="audit-table", empty_text=t("record.audit.empty")
                 )
                 yield Label("", id="audit-truncated", markup=False)
-        yield Footer()
+        yield QuietFooter()
 
     auto_refresh_seconds: float | None = None
     """How often the record reloads while shown; ``None``: the app's setting."""

@@ -18,13 +18,26 @@ if TYPE_CHECKING:
 
 Shown = tuple[object, ...]
 
+WIDE_FOOTER = 140
+"""From this width the footer names each screen key instead of grouping them."""
+
 
 class QuietFooter(Footer):
     """:class:`Footer`, minus the rebuilds that would draw the same keys again."""
 
     def __init__(self) -> None:
-        super().__init__()
+        # compact: at 80 columns every screen's own keys and the navigation keys must fit;
+        # the palette is Ctrl+P (listed by `?`), not a footer entry
+        super().__init__(compact=True, show_command_palette=False)
         self._shown: Shown | None = None
+
+    def on_resize(self) -> None:
+        """Wide terminals name every screen key; narrow ones show them as one group."""
+        combine = self.size.width < WIDE_FOOTER
+        if combine != self.combine_groups:
+            self.combine_groups = combine
+            if self.is_attached:
+                self.call_after_refresh(self._recompose_if_changed)
 
     def shown_keys(self) -> Shown:
         """Everything :meth:`Footer.compose` draws from: shown bindings, their state, options."""
@@ -36,7 +49,7 @@ class QuietFooter(Footer):
         )
         palette = active.get(self.app.COMMAND_PALETTE_BINDING)
         palette_state = None if palette is None else (palette.binding, palette.enabled)
-        return (keys, palette_state, self.compact, self.show_command_palette)
+        return (keys, palette_state, self.compact, self.show_command_palette, self.combine_groups)
 
     def bindings_changed(self, screen: Screen) -> None:
         self._bindings_ready = True
