@@ -60,13 +60,13 @@ def run_command(state: CliState, once: bool, as_json: bool, concurrency: int | N
                 problems=providers.problems,
                 options=options,
             )
-            _show(report, as_json)
+            show_report(report, as_json)
             sys.exit(0 if report.ok else 1)
         cancel = threading.Event()
 
         def on_report(report: RunReport) -> None:
             if report.providers:  # quiet while nothing is due
-                _show(report, as_json)
+                show_report(report, as_json)
 
         _run_until_interrupted(
             lambda: deletions.run_forever(
@@ -82,7 +82,7 @@ def run_command(state: CliState, once: bool, as_json: bool, concurrency: int | N
     sys.exit(130)
 
 
-def _show(report: RunReport, as_json: bool) -> None:
+def show_report(report: RunReport, as_json: bool) -> None:
     if as_json:
         emit_json(report.to_dict())
     if not report.providers:

@@ -168,7 +168,7 @@ def _deliver(context: Any, plugin_set: Any) -> bool:
     The providers are opened only now, so one that cannot be built never stops the local
     erasure; its tasks stay pending, and the run says why.
     """
-    from plusjeklas_tui.cli.deletions import _show
+    from plusjeklas_tui.cli.deletions import show_report
     from plusjeklas_tui.runtime import open_providers
     from plusjeklas_tui.services import deletions, erasure
 
@@ -181,7 +181,7 @@ def _deliver(context: Any, plugin_set: Any) -> bool:
     except Exception as exc:  # the erasures are committed; the tasks wait for the next run
         say(f"delivery failed: {erasure.describe_fault(exc)}")
         return False
-    _show(report, as_json=False)
+    show_report(report, as_json=False)
     return report.ok
 
 

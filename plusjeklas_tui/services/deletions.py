@@ -68,7 +68,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, func, or_, select, type_coerce, update
+from sqlalchemy import Text, case, func, or_, select, type_coerce, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -1018,3 +1018,27 @@ def receipt_deliveries(session: Session, receipt_ids: Iterable[int]) -> dict[int
             else:
                 pending[row.receipt_id].append(row.provider)
     return {i: ReceiptDelivery(i, tuple(confirmed[i]), tuple(pending[i])) for i in ids}
+
+
+# --- counts, for the dashboard -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    pending: int
+    """Not confirmed by the provider yet (failed ones included)."""
+    failed: int
+    """Pending after at least one failed attempt: they are retried with backoff."""
+
+
+def task_counts(engine: Engine) -> TaskCounts:
+    """Pending and failed deletion tasks, counted in SQL (the dashboard asks every 5 s)."""
+    tasks = DeletionTask.__table__
+    with engine.connect() as conn:
+        pending, failed = conn.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((tasks.c.attempts > 0, 1), else_=0)), 0),
+            ).where(tasks.c.state == DeletionState.PENDING.value)
+        ).one()
+    return TaskCounts(int(pending), int(failed))

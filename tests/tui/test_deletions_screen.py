@@ -14,10 +14,11 @@ from sqlalchemy import select
 from plusjeklas_tui.db import session_scope
 from plusjeklas_tui.models import AuditEvent, DeletionState, DeletionTask
 from plusjeklas_tui.services import erasure
+from plusjeklas_tui.services.deletions import task_counts
 from plusjeklas_tui.services.erasure import ProviderTarget, RequestReason
 from plusjeklas_tui.tui.app import PlusjeklasApp
 from plusjeklas_tui.tui.i18n import t
-from plusjeklas_tui.tui.screens.deletions import DeletionsScreen, task_counts
+from plusjeklas_tui.tui.screens.deletions import DeletionsScreen
 from plusjeklas_tui.tui.widgets.tile import Tile
 
 pytestmark = pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)

@@ -141,7 +141,7 @@ class DashboardScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="dashboard-deletions", exit_on_error=False)
     def load_deletions(self) -> None:
         """Pending and failed deletion tasks, counted in the database (no provider is called)."""
-        from plusjeklas_tui.tui.screens.deletions import task_counts
+        from plusjeklas_tui.services.deletions import task_counts
 
         app: Any = self.app
         try:

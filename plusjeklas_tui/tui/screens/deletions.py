@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -31,6 +30,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, ProgressBar
 
+from plusjeklas_tui.services.deletions import TaskCounts, task_counts
 from plusjeklas_tui.services.records import LOCAL_TZ
 from plusjeklas_tui.staff import Permission
 from plusjeklas_tui.tui.database import check_database
@@ -39,8 +39,6 @@ from plusjeklas_tui.tui.widgets.quiet_footer import QuietFooter
 from plusjeklas_tui.tui.widgets.virtual_table import plain_text
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
     from plusjeklas_tui.services.deletions import RunReport, TaskView
 
 COLUMNS = ("provider", "subject", "state", "attempts", "next", "reason")
@@ -49,31 +47,6 @@ REASON_CELL = 24
 reason, with its id, is shown under the list."""
 LIST_LIMIT = 1_000
 """Tasks listed at most (the next to be tried first); the summary counts all of them."""
-
-
-@dataclass(frozen=True)
-class TaskCounts:
-    pending: int
-    """Not confirmed by the provider yet (failed ones included)."""
-    failed: int
-    """Pending after at least one failed attempt: they are retried with backoff."""
-
-
-def task_counts(engine: Engine) -> TaskCounts:
-    """Pending and failed deletion tasks, counted in SQL (the dashboard asks every 5 s)."""
-    from sqlalchemy import case, func, select
-
-    from plusjeklas_tui.models import DeletionState, DeletionTask
-
-    tasks = DeletionTask.__table__
-    with engine.connect() as conn:
-        pending, failed = conn.execute(
-            select(
-                func.count(),
-                func.coalesce(func.sum(case((tasks.c.attempts > 0, 1), else_=0)), 0),
-            ).where(tasks.c.state == DeletionState.PENDING.value)
-        ).one()
-    return TaskCounts(int(pending), int(failed))
 
 
 def task_state(task: TaskView) -> str:
