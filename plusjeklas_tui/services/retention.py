@@ -361,6 +361,18 @@ def _restricted_items(conn: Connection, today: dt.date, horizon: dt.date) -> lis
     ]
 
 
+def school_names(engine: Engine, organisation_ids: Sequence[int]) -> dict[int, str]:
+    """The names of these schools, for showing a plan (public school data, not personal)."""
+    names: dict[int, str] = {}
+    with engine.connect() as conn:
+        for chunk in _chunks(list(dict.fromkeys(organisation_ids))):
+            query = select(Organisation.id, Organisation.name).where(
+                Organisation.id.in_(chunk)  # type: ignore[union-attr]
+            )
+            names.update({row.id: row.name for row in conn.execute(query)})
+    return names
+
+
 def _chunks(values: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]

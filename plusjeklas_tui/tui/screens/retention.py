@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -37,35 +36,14 @@ from plusjeklas_tui.tui.widgets.quiet_footer import QuietFooter
 from plusjeklas_tui.tui.widgets.virtual_table import plain_text
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
     from plusjeklas_tui.services.deletions import RunReport
     from plusjeklas_tui.services.retention import PlanItem, RetentionPlan, SweepReport
 
 WINDOW_DAYS = 30
 COLUMNS = ("brin", "school", "rule", "deadline", "state", "providers")
-_CHUNK = 500
 
 PlanRow = tuple[str, tuple[str, ...]]
 """A row key and its cells, all plain strings."""
-
-
-def school_names(engine: Engine, organisation_ids: Sequence[int]) -> dict[int, str]:
-    """The names of these schools (public school data, shown to every staff member)."""
-    from sqlalchemy import select
-
-    from plusjeklas_tui.models import Organisation
-
-    names: dict[int, str] = {}
-    ids = list(dict.fromkeys(organisation_ids))
-    with engine.connect() as conn:
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            query = select(Organisation.id, Organisation.name).where(
-                Organisation.id.in_(chunk)  # type: ignore[union-attr]
-            )
-            names.update({row.id: row.name for row in conn.execute(query)})
-    return names
 
 
 def plan_row(item: PlanItem, names: dict[int, str]) -> PlanRow:
@@ -250,7 +228,7 @@ class RetentionScreen(Screen[None]):
             the_plan = retention.plan(
                 context.engine, context.settings, today, within_days=within_days
             )
-            names = school_names(
+            names = retention.school_names(
                 context.engine,
                 [i.organisation_id for i in the_plan.items if i.organisation_id is not None],
             )
