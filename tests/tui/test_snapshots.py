@@ -72,7 +72,8 @@ def test_dashboard(snap_compare, open_as: Callable[[str], AppContext], size) -> 
 
 
 @pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
-def test_help(snap_compare, open_as: Callable[[str], AppContext]) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_help(snap_compare, open_as: Callable[[str], AppContext], size) -> None:
     app = PlusjeklasApp(open_as("eddie"), today=lambda: TODAY)
 
     async def run_before(pilot) -> None:
@@ -80,7 +81,7 @@ def test_help(snap_compare, open_as: Callable[[str], AppContext]) -> None:
         await pilot.press("question_mark")
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
 @pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
