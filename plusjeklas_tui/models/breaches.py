@@ -1,0 +1,3 @@
+"""The breach register (GDPR art. 33(5))."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Data-subject requests (GDPR art. 15-21)."""
+
+from __future__ import annotations
