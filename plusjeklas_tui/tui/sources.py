@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from plusjeklas_tui.services.audit_list import LOCAL_ZONE, AuditListRow
 from plusjeklas_tui.services.organisation_list import OrganisationListRow
@@ -35,6 +35,13 @@ class PagedQuery(Protocol[T_co]):
     def count(self) -> int: ...
 
     def fetch(self, offset: int, limit: int) -> Sequence[T_co]: ...
+
+
+@runtime_checkable
+class CappedCount(Protocol):
+    """A query that can stop counting early (see ``OrganisationList.count_at_most``)."""
+
+    def count_at_most(self, limit: int) -> int: ...
 
 
 class EmptySource:
@@ -58,18 +65,40 @@ class QuerySource(Generic[T]):
         self.to_row = to_row
         self.page_size = page_size
         self._count: int | None = None
+        self.exact = True
+        """False while the primed count is only a lower bound (see :meth:`prime`)."""
         self._pages: dict[int, list[Row]] = {}
         self.fetches = 0
         """How many pages were read from the database (primed or not); for tests."""
 
-    def prime(self, pages: Iterable[int] = (0,)) -> int:
-        """Count and read *pages* now (call from a worker thread); returns the count."""
-        count = self.query.count()
-        for number in sorted(set(pages)):
+    def prime(self, pages: Iterable[int] = (0,), *, count_up_to: int | None = None) -> int:
+        """Count and read *pages* now (call from a worker thread); returns the count.
+
+        With *count_up_to*, a query that can (:class:`CappedCount`) stops counting there, or
+        past the pages asked for if they reach further: a single common letter matches most
+        schools, and the frame after the key needs the first rows, not their number. Then
+        :attr:`exact` says whether the count is the whole count; :meth:`count_exactly`
+        finishes the job afterwards, off the keystroke's path.
+        """
+        wanted = sorted(set(pages))
+        if count_up_to is not None and isinstance(self.query, CappedCount):
+            limit = max(count_up_to, (max(wanted, default=0) + 1) * self.page_size) + 1
+            count = self.query.count_at_most(limit)
+            self.exact = count < limit
+        else:
+            count = self.query.count()
+            self.exact = True
+        for number in wanted:
             if number < 0 or number * self.page_size >= count:
                 continue
             self._pages[number] = self._read(number * self.page_size, self.page_size)
         self._count = count
+        return count
+
+    def count_exactly(self) -> int:
+        """The whole count, after a capped :meth:`prime` (call from a worker thread)."""
+        count = self.query.count()
+        self.exact = True
         return count
 
     def _read(self, offset: int, limit: int) -> list[Row]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,10 +24,12 @@ from plusjeklas_tui.services.organisation_list import OrganisationList
 from plusjeklas_tui.tui import app as app_module
 from plusjeklas_tui.tui.app import PlusjeklasApp
 from plusjeklas_tui.tui.filters import OrganisationFilter
+from plusjeklas_tui.tui.screens import list_base
 from plusjeklas_tui.tui.screens.audit import AuditScreen
 from plusjeklas_tui.tui.screens.list_base import ListScreen
 from plusjeklas_tui.tui.screens.organisations import OrganisationsScreen
 from plusjeklas_tui.tui.screens.people import PeopleScreen
+from plusjeklas_tui.tui.sources import QuerySource
 from plusjeklas_tui.tui.widgets.filter_bar import Chip, FilterBar
 from plusjeklas_tui.tui.widgets.virtual_table import Cell, VirtualTable
 
@@ -213,6 +216,49 @@ async def test_slash_filters_as_you_type_after_a_pause(ctx: AppContext) -> None:
         await type_filter(pilot, screen, "")
         await settle(app, pilot)
         assert screen.table.row_count == 6
+
+
+async def test_a_long_result_shows_its_rows_before_its_full_count(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filter the user typed shows rows after counting only a little further than them;
+    the exact count (and the scroll range) follows from the same worker, once it is known."""
+    seed(ctx)
+    monkeypatch.setattr(ListScreen, "PAGE_SIZE", 2)
+    monkeypatch.setattr(list_base, "COUNT_WHILE_TYPING", 2)
+    counting = threading.Event()
+    release = threading.Event()
+    real_count_exactly = QuerySource.count_exactly
+
+    def held_count_exactly(self: QuerySource) -> int:
+        counting.set()
+        assert release.wait(10), "the test never released the exact count"
+        return real_count_exactly(self)
+
+    monkeypatch.setattr(QuerySource, "count_exactly", held_count_exactly)
+    app = ListsApp(ctx)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("o")
+        await pilot.pause()
+        deadline = time.perf_counter() + 10
+        while not counting.is_set() or app.screen.loads == 0:
+            assert time.perf_counter() < deadline, "the capped load never showed"
+            await pilot.pause(0.01)
+        screen = app.screen
+        assert isinstance(screen, OrganisationsScreen)
+        # counted to 3 (a page of 2, and one more to know there are more), rows shown
+        assert screen.table.row_count == 3
+        assert str(screen.bar.status) == "more than 2 schools"
+        assert names_at(screen.table, 0) == "Berkenhof"
+        counts = screen.counts
+        release.set()
+        await settle(app, pilot)
+        assert screen.counts == counts + 1
+        assert screen.table.row_count == 6
+        assert str(screen.bar.status) == "6 schools"
+        await pilot.press("G")
+        await pilot.pause()
+        assert screen.table.cursor_index == 5  # the whole list is reachable
 
 
 async def test_typing_never_shows_a_stale_result(ctx: AppContext) -> None:

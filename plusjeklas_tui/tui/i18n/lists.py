@@ -17,6 +17,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "/ Search name, city, BRIN, postcode or exact e-mail",
     ),
     "lists.organisations.count": ("{count} scholen", "{count} schools"),
+    "lists.organisations.count.more": ("meer dan {count} scholen", "more than {count} schools"),
     "lists.organisations.count.one": ("1 school", "1 school"),
     "lists.organisations.empty": ("Nog geen scholen", "No schools yet"),
     "lists.col.name": ("Naam", "Name"),
@@ -42,6 +43,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "/ Exact e-mail address (names are encrypted: not searchable)",
     ),
     "lists.people.count": ("{count} personen", "{count} people"),
+    "lists.people.count.more": ("meer dan {count} personen", "more than {count} people"),
     "lists.people.count.one": ("1 persoon", "1 person"),
     "lists.people.empty": ("Nog geen personen", "No people yet"),
     "lists.people.need_email": (
@@ -59,6 +61,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "/ actor:vera action:export since:2026-11-01 until:2026-11-30",
     ),
     "lists.audit.count": ("{count} gebeurtenissen", "{count} events"),
+    "lists.audit.count.more": ("meer dan {count} gebeurtenissen", "more than {count} events"),
     "lists.audit.count.one": ("1 gebeurtenis", "1 event"),
     "lists.audit.empty": ("Nog niets in het auditlog", "Nothing in the audit log yet"),
     "lists.audit.no_record": (

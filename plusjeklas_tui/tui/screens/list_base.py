@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 SLOW_LOAD_SECONDS = 0.2
 """Loads slower than this show "searching…" next to the filter."""
 
+COUNT_WHILE_TYPING = 1000
+"""A load the user asked for (a new filter or order) counts up to this many rows before it
+shows them ("more than 1.000 schools"); the exact count follows from the same worker."""
+
 
 def format_count(count: int) -> str:
     """1234567 as '1.234.567' (nl) or '1,234,567' (en)."""
@@ -71,6 +75,8 @@ class ListScreen(Screen[None]):
         self._slow_timer: Timer | None = None
         self.loads = 0
         """Loads shown so far (tests wait on it)."""
+        self.counts = 0
+        """Exact counts shown after capped loads (tests wait on it)."""
         translate_bindings(self)
 
     # ------------------------------------------------------------------ for subclasses
@@ -171,7 +177,7 @@ class ListScreen(Screen[None]):
         if self._reset_pending and self._slow_timer is None:
             # only when the user changed something: a background refresh stays silent
             self._slow_timer = self.set_timer(SLOW_LOAD_SECONDS, self._show_searching)
-        self._load(query, pages, keep, self._generation)
+        self._load(query, pages, keep, self._generation, capped=self._reset_pending)
 
     def _show_searching(self) -> None:
         self._slow_timer = None
@@ -184,18 +190,36 @@ class ListScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="list-load", exit_on_error=False)
     def _load(
-        self, query: PagedQuery[Any], pages: set[int], keep: int | None, generation: int
+        self,
+        query: PagedQuery[Any],
+        pages: set[int],
+        keep: int | None,
+        generation: int,
+        *,
+        capped: bool = False,
     ) -> None:
+        """Prime a source and show it; a capped count is made exact right after it is shown.
+
+        *capped* (a load the user asked for): the rows reach the screen without waiting for
+        the whole count, which is the slow part of a common single letter; a background
+        refresh counts exactly at once, as it changes nothing the user is waiting for.
+        """
         worker = get_current_worker()
         source = QuerySource(query, self.to_row, page_size=self.PAGE_SIZE)
         try:
-            source.prime(pages)
+            source.prime(pages, count_up_to=COUNT_WHILE_TYPING if capped else None)
+            if worker.is_cancelled:
+                return
+            self.app.call_from_thread(self._show, source, keep, generation)
+            if source.exact or worker.is_cancelled:
+                return
+            count = source.count_exactly()
         except Exception as error:  # a database problem must not take the app down
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._load_failed, error, generation)
             return
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._show, source, keep, generation)
+            self.app.call_from_thread(self._show_count, count, generation)
 
     def _show(self, source: RowSource, keep: int | None, generation: int) -> None:
         if generation != self._generation:
@@ -208,13 +232,26 @@ class ListScreen(Screen[None]):
             keep = None
         table.empty_text = t("lists.nothing_found" if self.filtered() else self.empty_key)
         table.set_source(source, keep_key=keep)
-        count = table.row_count
-        if count == 1:
+        exact = not isinstance(source, QuerySource) or source.exact
+        self._set_count_status(table.row_count, exact=exact)
+        self._failing = False
+        self.loads += 1
+
+    def _show_count(self, count: int, generation: int) -> None:
+        """The exact count after a capped load: the scroll range and the status follow."""
+        if generation != self._generation:
+            return
+        self.table.update_count(count)
+        self._set_count_status(count, exact=True)
+        self.counts += 1
+
+    def _set_count_status(self, count: int, *, exact: bool) -> None:
+        if not exact:  # counting stopped at *count*: there are more
+            self.bar.set_status(t(f"{self.count_key}.more", count=format_count(count - 1)))
+        elif count == 1:
             self.bar.set_status(t(f"{self.count_key}.one"))
         else:
             self.bar.set_status(t(self.count_key, count=format_count(count)))
-        self._failing = False
-        self.loads += 1
 
     def _load_failed(self, error: Exception, generation: int) -> None:
         if generation != self._generation:

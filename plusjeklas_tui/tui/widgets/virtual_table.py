@@ -411,6 +411,23 @@ class VirtualTable(ScrollView, can_focus=True):
         self._source = source
         self.refresh_data(keep_key)
 
+    def update_count(self, count: int) -> None:
+        """The source's count is now known better (a capped count made exact).
+
+        Keeps the cached pages, the cursor and the scroll position: only the scroll range
+        (and the cursor, if the list turned out shorter) changes, so nothing is fetched or
+        repainted apart from the scrollbar.
+        """
+        count = max(0, int(count))
+        if count == self._row_count:
+            return
+        self._row_count = count
+        self._count_failed = False
+        self._update_virtual_size()
+        if self._cursor_index >= count:
+            self.move_cursor(count - 1)
+        self.call_later(self._refresh_bindings_if_needed)
+
     # ------------------------------------------------------------------ data
 
     def _report(self, error: Exception) -> None:
