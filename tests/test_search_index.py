@@ -218,6 +218,21 @@ def test_count_at_most_stops_at_the_limit(ctx: AppContext, schools: dict[str, in
         OrganisationList(ctx.engine, RULE, TODAY).count_at_most(-1)
 
 
+@pytest.mark.parametrize("term", ["e", "de", "ee", "reg", "x", "mozaïek"])
+def test_pages_after_a_stopped_count_are_the_same_rows(
+    ctx: AppContext, schools: dict[str, int], term: str
+) -> None:
+    """A page read after :meth:`count_at_most` stopped early is read another way (the
+    estimate chooses), but holds exactly the rows a page after a full count holds."""
+    expected = expected_ids(ctx, term)
+    for limit in (1, 2, 3):
+        query = OrganisationList(ctx.engine, RULE, TODAY, text=term)
+        assert query.count_at_most(limit) == min(len(expected), limit)
+        for size in (1, 2, 5):
+            assert [row.id for row in query.fetch(0, size)] == expected[:size]
+            assert [row.id for row in query.fetch(size, size)] == expected[size : 2 * size]
+
+
 def test_exact_email_still_finds_through_the_blind_index(ctx: AppContext) -> None:
     with session_scope(ctx.engine) as session:
         org = Organisation(
