@@ -129,6 +129,96 @@ class BreachSettings(_Strict):
         return value.strip()
 
 
+KVK_NUMBER = re.compile(r"^\d{8}$")
+LegalBasis = Literal[
+    "consent",
+    "contract",
+    "legal_obligation",
+    "vital_interests",
+    "public_task",
+    "legitimate_interest",
+]
+"""The six bases of GDPR art. 6(1), (a) to (f), by name."""
+
+
+def _email_rule(value: str) -> str:
+    from plusjeklas_tui.validation import FieldError, normalize_email
+
+    try:
+        return normalize_email(value)
+    except FieldError as exc:
+        raise ValueError(f"must be an e-mail address ({exc.rule})") from None
+
+
+def _phone_rule(value: str) -> str:
+    from plusjeklas_tui.validation import FieldError, normalize_phone
+
+    try:
+        return normalize_phone(value)
+    except FieldError as exc:
+        raise ValueError(f"must be a phone number, e.g. 020 123 4567 ({exc.rule})") from None
+
+
+class ControllerSettings(_Strict):
+    """The controller (art. 30(1)(a)): who decides on the processing, and how to reach them.
+
+    The defaults are what the privacy statement says: Jongleren.biz, sascha@jongleren.biz.
+    """
+
+    name: str = Field(default="Jongleren.biz", min_length=1)
+    address: str | None = Field(default=None, min_length=1)
+    """Postal address, one line (the statement gives none; fill it in)."""
+    contact_email: str = "sascha@jongleren.biz"
+    phone: str | None = None
+    """Stored in E.164 (+31...), written any way the validator accepts."""
+    chamber_of_commerce: str | None = None
+    """KvK number: eight digits."""
+    dpo: str | None = Field(default=None, min_length=1)
+    """Data protection officer (name and contact), only when one is appointed (art. 37)."""
+
+    @field_validator("contact_email")
+    @classmethod
+    def _valid_email(cls, value: str) -> str:
+        return _email_rule(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _valid_phone(cls, value: str | None) -> str | None:
+        return None if value is None else _phone_rule(value)
+
+    @field_validator("chamber_of_commerce")
+    @classmethod
+    def _valid_kvk(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        compact = value.replace(" ", "")
+        if not KVK_NUMBER.fullmatch(compact):
+            raise ValueError("must be a KvK number of eight digits, e.g. 12345678")
+        return compact
+
+
+class ActivitySettings(_Strict):
+    """A processing activity outside the app's own (the app's own are built in, in code)."""
+
+    name: str = Field(min_length=1)
+    purpose: str = Field(min_length=1)
+    legal_basis: list[LegalBasis] = Field(min_length=1)
+    data_subjects: list[str] = Field(min_length=1)
+    data_categories: list[str] = Field(min_length=1)
+    recipients: list[str] = Field(default_factory=list)
+    transfers: str | None = Field(default=None, min_length=1)
+    """Transfers outside the EEA and their safeguard, in words; leave out when there are none."""
+    retention: str = Field(min_length=1)
+
+
+class ProcessingSettings(_Strict):
+    """What the register of processing (art. 30) cannot learn from the code or the plugins."""
+
+    activities: list[ActivitySettings] = Field(default_factory=list)
+    organisational_measures: list[str] = Field(default_factory=list)
+    """Security measures outside this app (laptops, backups, training): listed as given."""
+
+
 class PluginSettings(BaseModel):
     """A ``[plugins.<name>]`` table: common keys checked here, the rest belongs to the plugin."""
 
@@ -152,6 +242,8 @@ class Settings(_Strict):
     staff: dict[str, Role] = Field(default_factory=dict)
     retention: RetentionSettings = RetentionSettings()
     breach: BreachSettings = BreachSettings()
+    controller: ControllerSettings = ControllerSettings()
+    processing: ProcessingSettings = ProcessingSettings()
     purposes: list[str] = Field(default_factory=list)
     """Consent purposes beyond newsletter, analytics and feedback."""
     plugins: dict[str, PluginSettings] = Field(default_factory=dict)

@@ -12,6 +12,7 @@ key id, the key file keeps the old key as well.
 
 Exact lookup by e-mail uses an HMAC-SHA256 blind index under a second key derived from the same
 secret (HKDF with distinct ``info``), so the index never equals anything computable without the key.
+A third derived key seals the audit log (:mod:`plusjeklas_tui.services.audit_chain`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class FieldKey:
             self, "_aead", AESGCM(_derive(self.secret, b"plusjeklas field encryption"))
         )
         object.__setattr__(self, "_index_key", _derive(self.secret, b"plusjeklas blind index"))
+        object.__setattr__(self, "_audit_key", _derive(self.secret, b"plusjeklas audit chain"))
 
     @property
     def aead(self) -> AESGCM:
@@ -75,6 +77,11 @@ class FieldKey:
     def index(self, value: str) -> str:
         digest = hmac.digest(self._index_key, value.encode(), "sha256")  # type: ignore[attr-defined]
         return digest.hex()[:INDEX_HEX_LENGTH]
+
+    @property
+    def audit_mac_key(self) -> bytes:
+        """The HMAC key that seals audit events (its own HKDF label: never the other keys)."""
+        return self._audit_key  # type: ignore[attr-defined]
 
     def to_line(self) -> str:
         return f"{self.key_id}:{base64.urlsafe_b64encode(self.secret).decode()}"

@@ -68,6 +68,9 @@ class ProviderInfo:
     purposes: tuple[str, ...] = ()
     """Consent purposes this provider acts on (e.g. ``("newsletter",)``); changes to consent
     for these purposes are pushed to it."""
+    concurrency: int = 4
+    """How many requests the provider accepts from us at once (Mailchimp: 10 connections).
+    The deletion worker keeps this many erasures in flight; more would only be refused."""
 
 
 @dataclass(frozen=True)
@@ -310,6 +313,9 @@ class Provider(ABC):
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
+        self.concurrency: int = self.info.concurrency
+        """Requests this provider takes at once: :attr:`ProviderInfo.concurrency`, unless the
+        plugin's configuration says otherwise (Mollie's ``concurrency``)."""
 
     @abstractmethod
     def health(self) -> Health:

@@ -448,9 +448,16 @@ def test_a_worker_whose_lease_was_taken_over_cannot_overwrite_the_result(
     [new] = deletions.claim_tasks(ctx.engine, "mailchimp", "new", lease_seconds=10, clock=clock)
     assert old.id == new.id == task_id
     # The old worker comes back with a failure while the new one holds the lease.
-    assert not deletions._fail(ctx.engine, old, "old", "late failure", clock())
-    assert deletions._complete(ctx.engine, new, "new", "erased", True, clock())
-    assert not deletions._complete(ctx.engine, old, "old", "already_gone", None, clock())
+    late_failure = deletions.TaskResult(
+        task_id, "mailchimp", False, reason="late failure", next_attempt_at=clock(), at=clock()
+    )
+    erased = deletions.TaskResult(
+        task_id, "mailchimp", True, outcome="erased", verified=True, at=clock()
+    )
+    gone = deletions.TaskResult(task_id, "mailchimp", True, outcome="already_gone", at=clock())
+    assert not deletions.write_result(ctx.engine, old, "old", late_failure)
+    assert deletions.write_result(ctx.engine, new, "new", erased)
+    assert not deletions.write_result(ctx.engine, old, "old", gone)
     row = task(ctx.engine, task_id)
     assert row.state == "done" and row.outcome == "erased" and row.last_error is None
     assert row.attempts == 1
@@ -515,7 +522,7 @@ CHILD = textwrap.dedent(
             os.close(fd)
             if mode == "hang":
                 time.sleep(3600)
-            time.sleep(0.01)
+            time.sleep(0.04)  # long enough a run for the other worker to claim its share
             return ErasureOutcome(ErasureStatus.ERASED)
 
     provider = FileProvider(

@@ -18,7 +18,10 @@ What each operation does, and the decisions behind it:
   Mailchimp's business: they get an ok outcome without any call. A change Mailchimp refuses
   (a permanently deleted address, an address it calls fake) is a failed outcome with its reason;
   a failure that a retry may cure (429, 5xx, timeouts) raises, so the app keeps the whole
-  batch and sends it again later (every push is idempotent).
+  batch and sends it again later (every push is idempotent). A change that carries ``tags``
+  (``(name, active)`` pairs: which mail the contact may get, ``newsletter`` and ``service``)
+  has them set on the member afterwards (``POST .../members/{hash}/tags``), one call per
+  member, several at once; a refused tag call fails that change.
 * ``erase``: ``actions/delete-permanent``; a 404 *described by Mailchimp* (problem+json) means
   already gone, after checking once that the audience itself exists (a wrong ``list_id`` also
   answers 404). An empty-bodied 404, or any other answer but 204/200, is not a confirmation.
@@ -106,6 +109,7 @@ class MailchimpProvider(Provider):
         name=NAME,
         kind=ProviderKind.NEWSLETTER,
         title="Mailchimp",
+        concurrency=MAX_CONNECTIONS,  # Mailchimp answers an 11th connection with 429
         processor=ProcessorDetails(
             company="The Rocket Science Group LLC d/b/a Mailchimp (an Intuit company)",
             country="US",
@@ -320,6 +324,7 @@ class _Push:
                 futures += [pool.submit(self._single, plan) for plan in single]
                 for future in futures:
                     future.result()  # a transient failure raises: the app sends it all again
+        self._tag_all(finals)
         for plan in plans:
             if self.outcomes[plan.index] is None:
                 final = last[plan.key]
@@ -329,6 +334,43 @@ class _Push:
                     plan.change, outcome.ok, outcome.external_id, outcome.reason
                 )
         return [outcome for outcome in self.outcomes if outcome is not None]
+
+    def _tag_all(self, finals: list[_Plan]) -> None:
+        """Set the tags of every change that carries them and reached its member."""
+        todo = []
+        for plan in finals:
+            outcome = self.outcomes[plan.index]
+            if _tags(plan.change) and outcome is not None and outcome.ok and outcome.external_id:
+                todo.append(plan)
+        if not todo:
+            return
+        with ThreadPoolExecutor(max_workers=min(MAX_CONNECTIONS, len(todo))) as pool:
+            for future in [pool.submit(self._tag, plan) for plan in todo]:
+                future.result()
+
+    def _tag(self, plan: _Plan) -> None:
+        outcome = self.outcomes[plan.index]
+        assert outcome is not None and outcome.external_id is not None
+        body = {
+            "tags": [
+                {"name": name, "status": "active" if active else "inactive"}
+                for name, active in _tags(plan.change)
+            ]
+        }
+        answer = self.client.call(
+            "member tags",
+            self.client.lists.update_list_member_tags,
+            self.list_id,
+            outcome.external_id,
+            body,
+            allow=(400, 404),
+            hide=_private(plan),
+        )
+        if answer.status in (400, 404):
+            text = answer.problem.text(answer.status) if answer.problem else f"HTTP {answer.status}"
+            self._done(
+                plan, False, outcome.external_id, f"Mailchimp refused the member's tags: {text}"
+            )
 
     def _done(self, plan: _Plan, ok: bool, external_id: str | None, reason: str | None) -> None:
         self.outcomes[plan.index] = ChangeOutcome(
@@ -497,6 +539,16 @@ class _Push:
 
 def _private(plan: _Plan) -> list[str]:
     return [v for v in (plan.email, plan.change.previous_email) if v]
+
+
+def _tags(change: Change) -> list[tuple[str, bool]]:
+    """The ``(name, active)`` pairs a change carries (an app's ``TaggedChange``), if any."""
+    pairs = getattr(change, "tags", None) or ()
+    return [
+        (name, active)
+        for name, active in pairs
+        if isinstance(name, str) and name and isinstance(active, bool)
+    ]
 
 
 def _merge(fields: dict[str, str]) -> dict[str, Any]:

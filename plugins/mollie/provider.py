@@ -89,6 +89,7 @@ INFO = ProviderInfo(
     name="mollie",
     kind=ProviderKind.PAYMENT,
     title="Mollie",
+    concurrency=DEFAULT_CONCURRENCY,
     processor=ProcessorDetails(
         company="Mollie B.V.",
         country="NL",

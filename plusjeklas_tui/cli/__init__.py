@@ -9,8 +9,51 @@ import click
 from plusjeklas_tui import __version__
 from plusjeklas_tui.cli.common import CliState, handle_errors, say
 
+COMMANDS: dict[str, str] = {
+    "db": "db",
+    "keys": "keys",
+    "demo": "demo",
+    "import": "data",
+    "export": "data",
+    "ssh-setup": "ssh",
+    "plugins": "providers",
+    "sync": "providers",
+    "retention": "retention",
+    "deletions": "deletions",
+    "requests": "requests",
+    "consent": "consent",
+    "breaches": "breaches",
+    "feedback": "feedback",
+    "register": "register",
+    "audit": "audit",
+    "backup": "backup",
+    "restore": "backup",
+}
+"""Command name -> the module of ``plusjeklas_tui.cli`` whose ``register(group)`` adds it."""
 
-@click.group(invoke_without_command=True)
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command is used (or listed by ``--help``).
+
+    Plain ``plusjeklas`` opens the staff app over SSH, where every 10 ms of start-up shows; it
+    should not import the code of eighteen commands it does not run.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            import importlib
+
+            module = importlib.import_module(f"plusjeklas_tui.cli.{COMMANDS[cmd_name]}")
+            module.register(self)
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True)
 @click.option(
     "--config",
     "config_path",
@@ -50,13 +93,3 @@ def open_app(state: CliState) -> None:
         sys.exit(2)
     use_utf8_output()  # over SSH the client's locale may be C or not UTF-8
     sys.exit(run_app(context))
-
-
-def _register_commands() -> None:
-    from plusjeklas_tui.cli import data, db, deletions, demo, keys, providers, retention, ssh
-
-    for module in (db, keys, demo, data, ssh, providers, retention, deletions):
-        module.register(main)
-
-
-_register_commands()

@@ -36,7 +36,8 @@ def deletions_group() -> None:
     "--concurrency",
     type=click.IntRange(1, 64),
     default=None,
-    help="Simultaneous deliveries per provider (default 4).",
+    help="Simultaneous deliveries per provider (default: what each provider accepts at once, "
+    "e.g. 10 for Mailchimp).",
 )
 @pass_state
 @handle_errors
@@ -49,9 +50,7 @@ def run_command(state: CliState, once: bool, as_json: bool, concurrency: int | N
     from plusjeklas_tui.services import deletions
 
     context = state.context()
-    options = deletions.WorkerOptions(
-        default_concurrency=concurrency or deletions.DEFAULT_CONCURRENCY
-    )
+    options = deletions.WorkerOptions(default_concurrency=concurrency)
     with open_providers(context.settings) as providers:
         if once:
             report = deletions.run_once(

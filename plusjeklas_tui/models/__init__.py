@@ -11,5 +11,6 @@ from plusjeklas_tui.models.breaches import *  # noqa: F403
 from plusjeklas_tui.models.core import *  # noqa: F403
 from plusjeklas_tui.models.core import index_value, metadata  # noqa: F401
 from plusjeklas_tui.models.feedback import *  # noqa: F403
+from plusjeklas_tui.models.newsletter import *  # noqa: F403
 from plusjeklas_tui.models.promises import *  # noqa: F403
 from plusjeklas_tui.models.requests import *  # noqa: F403

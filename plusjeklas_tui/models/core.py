@@ -169,6 +169,25 @@ class ConsentEvent(SQLModel, table=True):
     )
     evidence: str | None = Field(default=None, sa_column=_encrypted("consent_event.evidence"))
     recorded_at: dt.datetime | None = Field(default=None, sa_column=_created())
+    # proof of consent (art. 7(1)); all optional so older history stays valid
+    text_version: str | None = Field(
+        default=None, max_length=100, description="version of the consent text the person saw"
+    )
+    form_url: str | None = Field(
+        default=None,
+        sa_column=_encrypted("consent_event.form_url"),
+        description="the form's address (encrypted: a URL can carry an address in its query)",
+    )
+    confirmed_at: dt.datetime | None = Field(
+        default=None,
+        sa_column=Column(UTCDateTime(), nullable=True),
+        description="when the double opt-in was confirmed (grants only)",
+    )
+    channel: str | None = Field(
+        default=None,
+        max_length=30,
+        description="how the person expressed it: web-form, e-mail, phone, letter, ...",
+    )
 
 
 class ProviderLink(SQLModel, table=True):
@@ -200,7 +219,14 @@ class ProviderLink(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Who did what to which record, by id. Never personal data in ``detail``."""
+    """Who did what to which record, by id. Never personal data in ``detail``.
+
+    Append-only and tamper-evident (see :mod:`plusjeklas_tui.services.audit_chain`): every
+    event written by :func:`plusjeklas_tui.services.audit.record` carries its place in the
+    chain (``seq``), the key that sealed it and an HMAC over its content and ``prev_mac``.
+    The seal columns are NULL only for events written before the chain existed (sealed by the
+    next ``record()``) and for rows someone added behind the app's back.
+    """
 
     __tablename__ = "audit_event"
 
@@ -215,6 +241,43 @@ class AuditEvent(SQLModel, table=True):
     detail: str = Field(
         default="{}", description="JSON of non-personal facts (field names, counts)"
     )
+    seq: int | None = Field(
+        default=None, unique=True, index=True, description="place in the chain: 1, 2, 3 ..."
+    )
+    mac_key_id: str | None = Field(default=None, max_length=8)
+    prev_mac: str | None = Field(default=None, max_length=64, description="mac of seq - 1")
+    mac: str | None = Field(default=None, max_length=64)
+
+
+class AuditChainHead(SQLModel, table=True):
+    """The one row (id 1) naming the newest sealed audit event: the writers' lock.
+
+    Sealing starts by updating this row, which serialises the writers until they commit
+    (SQLite's write lock, a PostgreSQL row lock): no two events chain onto one predecessor.
+    """
+
+    __tablename__ = "audit_chain_head"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(default=0, description="seq of the newest sealed event (0: none yet)")
+    mac: str | None = Field(default=None, max_length=64)
+    mac_key_id: str | None = Field(default=None, max_length=8)
+    legacy_max_id: int | None = Field(
+        default=None, description="newest audit_event.id written before the chain existed"
+    )
+
+
+class AuditMacKey(SQLModel, table=True):
+    """Each audit MAC key ever used, wrapped under the field key (rotation re-wraps it).
+
+    Retired field keys leave the key file; events they sealed stay verifiable with this copy.
+    """
+
+    __tablename__ = "audit_mac_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: str = Field(max_length=8, unique=True)
+    secret: str = Field(sa_column=_encrypted("audit_mac_key.secret", nullable=False))
 
 
 class ProviderState(SQLModel, table=True):

@@ -43,7 +43,8 @@ member's app, a second host on PostgreSQL):
   attempted; the report and :func:`list_tasks` say why.
 
 Providers are delivered to concurrently, and each provider up to its own concurrency
-(:attr:`WorkerOptions.concurrency`, default :data:`DEFAULT_CONCURRENCY`). A provider that fails
+(:attr:`WorkerOptions.concurrency`, default: what the provider accepts at once,
+:attr:`Provider.concurrency`). A provider that fails
 :attr:`WorkerOptions.failures_to_pause` times in a row in one run is paused for the rest of the
 run: its other due tasks wait as long as the failed ones (with that reason), instead of each
 waiting out a hanging provider's deadline.
@@ -54,10 +55,12 @@ Which providers confirmed an erasure is derived from the done tasks when read
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
 import os
+import queue
 import random
 import secrets
 import socket
@@ -91,8 +94,6 @@ log = logging.getLogger(__name__)
 
 TASKS = DeletionTask.__table__
 LOCATOR_CONTEXT = "deletion_task.locator"
-DEFAULT_CONCURRENCY = 4
-"""Simultaneous deliveries to one provider when :class:`WorkerOptions` does not say."""
 LEASE_MARGIN_SECONDS = 30.0
 """Added to the erase and verify deadlines to make a lease: DB waits, a slow thread start."""
 MAX_RETRY_AFTER_SECONDS = 7 * 24 * 3600.0
@@ -172,17 +173,21 @@ class Backoff:
 class WorkerOptions:
     concurrency: Mapping[str, int] = field(default_factory=dict)
     """Simultaneous deliveries per provider name (e.g. ``{"mailchimp": 10}``)."""
-    default_concurrency: int = DEFAULT_CONCURRENCY
+    default_concurrency: int | None = None
+    """For providers not in :attr:`concurrency`; None: each provider's own limit
+    (:attr:`Provider.concurrency`, what it accepts at once)."""
     lease_seconds: float | None = None
-    """How long a claim holds; default: the erase and verify deadlines plus a margin."""
+    """How long a claim holds; default: the erase and verify deadlines plus a margin, for each
+    task of the claim (a thread claims :data:`CLAIM_BATCH` at a time)."""
     backoff: Backoff = field(default_factory=Backoff)
     failures_to_pause: int = 5
     """Failures in a row after which a provider is paused for the rest of the run; 0: never."""
     limit: int | None = None
     """Deliver at most this many tasks in one run (None: every due task)."""
 
-    def concurrency_for(self, name: str) -> int:
-        return max(1, int(self.concurrency.get(name, self.default_concurrency)))
+    def concurrency_for(self, provider: Provider) -> int:
+        value = self.concurrency.get(provider.info.name, self.default_concurrency)
+        return max(1, int(provider.concurrency if value is None else value))
 
 
 @dataclass(frozen=True)
@@ -198,6 +203,8 @@ class TaskResult:
     next_attempt_at: dt.datetime | None = None
     lease_lost: bool = False
     """The lease expired and another worker took the task: this result was not written."""
+    at: dt.datetime | None = None
+    """When the attempt ended."""
 
 
 @dataclass
@@ -355,61 +362,6 @@ def claim_tasks(
     return sorted(claimed, key=lambda task: task.id)
 
 
-def _complete(
-    engine: Engine,
-    task: ClaimedTask,
-    owner: str,
-    outcome: str,
-    verified: bool | None,
-    now: dt.datetime,
-) -> bool:
-    """Mark the task done and destroy its locator, if the lease is still ours."""
-    statement = (
-        update(TASKS)
-        .where(
-            TASKS.c.id == task.id,
-            TASKS.c.lease_owner == owner,
-            TASKS.c.state == DeletionState.PENDING.value,
-        )
-        .values(
-            state=DeletionState.DONE.value,
-            locator=None,
-            outcome=outcome,
-            verified=verified,
-            done_at=now,
-            attempts=TASKS.c.attempts + 1,
-            last_error=None,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-    )
-    with engine.begin() as conn:
-        return conn.execute(statement).rowcount == 1
-
-
-def _fail(
-    engine: Engine, task: ClaimedTask, owner: str, reason: str, next_attempt_at: dt.datetime
-) -> bool:
-    """Record a failed attempt and when to try again, if the lease is still ours."""
-    statement = (
-        update(TASKS)
-        .where(
-            TASKS.c.id == task.id,
-            TASKS.c.lease_owner == owner,
-            TASKS.c.state == DeletionState.PENDING.value,
-        )
-        .values(
-            attempts=TASKS.c.attempts + 1,
-            last_error=reason,
-            next_attempt_at=next_attempt_at,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-    )
-    with engine.begin() as conn:
-        return conn.execute(statement).rowcount == 1
-
-
 def _defer_due(
     engine: Engine,
     provider: str,
@@ -511,8 +463,144 @@ def attempt(provider: Provider, subject: Subject) -> _Attempt:
 # --- the run --------------------------------------------------------------------------------------
 
 
+CLAIM_BATCH = 4
+"""Tasks a delivery thread claims in one transaction (its lease covers them all): fewer
+write transactions, which SQLite takes one at a time, for the price of a longer lease."""
+WRITE_BATCH = 200
+"""Results the writer commits in one transaction, at most."""
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One attempt's result, waiting for the writer."""
+
+    lane: _Lane
+    task: ClaimedTask
+    event: TaskResult
+
+
+class _Writer:
+    """Writes the run's results, many to a transaction, from one thread.
+
+    A delivery thread hands its result over and goes on with its next task; the writer commits
+    whatever has gathered in the meantime at once. Each row's update still checks that the
+    lease is ours, so a result is written only by the lease's holder. A result not yet written
+    when the process dies is lost with its lease: the task is delivered again once the lease
+    expires, which is harmless (already gone counts as done).
+    """
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.queue: queue.SimpleQueue[_Outcome | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(
+            target=self._loop, name="plusjeklas-deletions-writer", daemon=True
+        )
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def put(self, outcome: _Outcome) -> None:
+        self.queue.put(outcome)
+
+    def close(self) -> None:
+        """Write what is left and stop; raises what the writer could not write."""
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _loop(self) -> None:
+        closing = False
+        while not closing:
+            first = self.queue.get()
+            batch: list[_Outcome] = []
+            if first is None:
+                closing = True
+            else:
+                batch.append(first)
+            while len(batch) < WRITE_BATCH:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    closing = True
+                    break
+                batch.append(item)
+            if batch and self.error is None:
+                try:
+                    self._write(batch)
+                except BaseException as error:  # kept and raised by close(): never dropped
+                    self.error = error
+                    log.error("deletion results could not be written: %s", type(error).__name__)
+
+    def _write(self, batch: list[_Outcome]) -> None:
+        run = self.run
+        with run.write_lock, run.engine.begin() as conn:
+            written = [
+                conn.execute(_result_statement(item.task, run.owner, item.event)).rowcount == 1
+                for item in batch
+            ]
+        for item, ok in zip(batch, written, strict=True):
+            event = item.event if ok else dataclasses.replace(item.event, lease_lost=True)
+            item.lane.account(event)
+            run.tell(event)
+
+
+def _result_statement(task: ClaimedTask, owner: str, event: TaskResult) -> Any:
+    """The update that records *event* on *task*, if the lease is still *owner*'s."""
+    mine = update(TASKS).where(
+        TASKS.c.id == task.id,
+        TASKS.c.lease_owner == owner,
+        TASKS.c.state == DeletionState.PENDING.value,
+    )
+    if event.done:
+        return mine.values(
+            state=DeletionState.DONE.value,
+            locator=None,
+            outcome=event.outcome,
+            verified=event.verified,
+            done_at=event.at,
+            attempts=TASKS.c.attempts + 1,
+            last_error=None,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+    return mine.values(
+        attempts=TASKS.c.attempts + 1,
+        last_error=event.reason,
+        next_attempt_at=event.next_attempt_at,
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+
+
+def write_result(engine: Engine, task: ClaimedTask, owner: str, event: TaskResult) -> bool:
+    """Record one result in its own transaction; False when the lease is no longer *owner*'s.
+
+    (The worker writes many at once through its writer; this is the same update, alone.)
+    """
+    with engine.begin() as conn:
+        return conn.execute(_result_statement(task, owner, event)).rowcount == 1
+
+
+def _release(engine: Engine, tasks: Iterable[ClaimedTask], owner: str) -> None:
+    """Give back leases on tasks this worker claimed but will not attempt (paused, cancelled)."""
+    ids = [task.id for task in tasks]
+    if not ids:
+        return
+    with engine.begin() as conn:
+        conn.execute(
+            update(TASKS)
+            .where(TASKS.c.id.in_(ids), TASKS.c.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
+
 class _Lane:
-    """One provider's deliveries in a run: ``concurrency`` threads claiming one task at a time."""
+    """One provider's deliveries in a run: ``concurrency`` threads, each claiming a few tasks
+    at a time and handing each result to the run's writer."""
 
     def __init__(
         self,
@@ -529,26 +617,41 @@ class _Lane:
         self.paused = False
         self.last_failure_next: dt.datetime | None = None
         self.last_reason: str | None = None
-        options = run.options
-        self.lease_seconds = options.lease_seconds or (
-            2 * deadline_for(provider) + LEASE_MARGIN_SECONDS
-        )
+        self.lease_seconds = run.options.lease_seconds
+        """As configured (one claim's lease), or None: :meth:`lease_for` the batch."""
+        self.task_seconds = 2 * deadline_for(provider) + LEASE_MARGIN_SECONDS
+        """The longest one task can take: erase and verify at their deadlines, plus margin."""
+
+    def lease_for(self, tasks: int) -> float:
+        """A claim of *tasks* holds long enough for the last of them, delivered after the rest."""
+        return self.lease_seconds or self.task_seconds * tasks
 
     def work(self) -> None:
-        while not self.run.stopped() and not self.paused and self.run.take_slot():
-            with self.run.write_lock:
-                claimed = claim_tasks(
-                    self.run.engine,
-                    self.name,
-                    self.run.owner,
-                    lease_seconds=self.lease_seconds,
-                    due_before=self.run.report.started_at,
-                    clock=self.run.clock,
-                )
-            if not claimed:
-                self.run.give_back_slot()
+        run = self.run
+        while not run.stopped() and not self.paused:
+            wanted = run.take_slots(CLAIM_BATCH)
+            if not wanted:
                 return
-            for task in claimed:
+            with run.write_lock:
+                claimed = claim_tasks(
+                    run.engine,
+                    self.name,
+                    run.owner,
+                    limit=wanted,
+                    lease_seconds=self.lease_for(wanted),
+                    due_before=run.report.started_at,
+                    clock=run.clock,
+                )
+            run.give_back_slots(wanted - len(claimed))
+            if not claimed:
+                return
+            for position, task in enumerate(claimed):
+                if run.stopped() or self.paused:
+                    left = claimed[position:]
+                    with run.write_lock:
+                        _release(run.engine, left, run.owner)
+                    run.give_back_slots(len(left))
+                    return
                 self.deliver(task)
 
     def deliver(self, task: ClaimedTask) -> None:
@@ -569,61 +672,51 @@ class _Lane:
         self.finish(task, attempt(self.provider, subject))
 
     def finish(self, task: ClaimedTask, result: _Attempt) -> None:
+        """Decide what the attempt means (and whether to pause), then hand it to the writer."""
         run = self.run
         now = run.clock()
         if result.done:
             assert result.outcome is not None
-            with run.write_lock:
-                written = _complete(
-                    run.engine, task, run.owner, result.outcome, result.verified, now
-                )
             event = TaskResult(
-                task.id,
-                self.name,
-                True,
-                outcome=result.outcome,
-                verified=result.verified,
-                lease_lost=not written,
+                task.id, self.name, True, outcome=result.outcome, verified=result.verified, at=now
             )
+            with self.lock:
+                self.failures_in_a_row = 0
         else:
             reason = result.reason or "failed for an unknown reason"
             with run.rng_lock:
                 wait = run.options.backoff.delay(task.attempts + 1, run.rng, result.retry_after)
             next_at = now + dt.timedelta(seconds=wait)
-            with run.write_lock:
-                written = _fail(run.engine, task, run.owner, reason, next_at)
             event = TaskResult(
-                task.id,
-                self.name,
-                False,
-                reason=reason,
-                next_attempt_at=next_at,
-                lease_lost=not written,
+                task.id, self.name, False, reason=reason, next_attempt_at=next_at, at=now
             )
+            with self.lock:
+                self.failures_in_a_row += 1
+                self.last_reason = reason
+                self.last_failure_next = max(filter(None, (self.last_failure_next, next_at)))
+                limit = run.options.failures_to_pause
+                if limit and self.failures_in_a_row >= limit:
+                    self.paused = True
+        run.writer.put(_Outcome(self, task, event))
+
+    def account(self, event: TaskResult) -> None:
+        """Count a result once it is written (called by the writer)."""
         with self.lock:
-            if not written:
+            if event.lease_lost:
                 self.result.lease_lost += 1
-                log.warning("deletion task %s: lease lost before the result was written", task.id)
+                log.warning(
+                    "deletion task %s: lease lost before the result was written", event.task_id
+                )
             elif event.done:
                 self.result.done += 1
-                self.failures_in_a_row = 0
             else:
                 self.result.failed += 1
-                self.failures_in_a_row += 1
                 assert event.reason is not None
                 if (
                     event.reason not in self.result.errors
                     and len(self.result.errors) < MAX_DISTINCT_ERRORS
                 ):
                     self.result.errors.append(event.reason)
-                self.last_reason = event.reason
-                self.last_failure_next = max(
-                    filter(None, (self.last_failure_next, event.next_attempt_at))
-                )
-                limit = run.options.failures_to_pause
-                if limit and self.failures_in_a_row >= limit:
-                    self.paused = True
-        run.tell(event)
 
     def pause_rest(self) -> None:
         """After a pause: the provider's other due tasks wait as long as the failed ones."""
@@ -672,23 +765,24 @@ class _Run:
         """SQLite takes one writer at a time; this run's threads queue here rather than in
         SQLite's busy handler, which sleeps in growing steps and wastes most of the wait."""
         self.slots_left = options.limit
+        self.writer = _Writer(self)
 
     def stopped(self) -> bool:
         return self.cancel.is_set()
 
-    def take_slot(self) -> bool:
+    def take_slots(self, wanted: int) -> int:
+        """Up to *wanted* more deliveries within :attr:`WorkerOptions.limit`."""
         with self.slots_lock:
             if self.slots_left is None:
-                return True
-            if self.slots_left <= 0:
-                return False
-            self.slots_left -= 1
-            return True
+                return wanted
+            granted = max(0, min(wanted, self.slots_left))
+            self.slots_left -= granted
+            return granted
 
-    def give_back_slot(self) -> None:
+    def give_back_slots(self, count: int) -> None:
         with self.slots_lock:
             if self.slots_left is not None:
-                self.slots_left += 1
+                self.slots_left += count
 
     def tell(self, event: TaskResult) -> None:
         if self.on_result is None:
@@ -756,16 +850,20 @@ def run_once(
             result.reason = f"provider not available: {reason}"
             continue
         lanes.append(_Lane(run, provider, result))
-    threads = sum(options.concurrency_for(lane.name) for lane in lanes)
+    threads = sum(options.concurrency_for(lane.provider) for lane in lanes)
     if threads:
-        with ThreadPoolExecutor(threads, thread_name_prefix="plusjeklas-deletions") as pool:
-            futures = [
-                pool.submit(lane.work)
-                for lane in lanes
-                for _ in range(options.concurrency_for(lane.name))
-            ]
-            for future in futures:
-                future.result()
+        run.writer.start()
+        try:
+            with ThreadPoolExecutor(threads, thread_name_prefix="plusjeklas-deletions") as pool:
+                futures = [
+                    pool.submit(lane.work)
+                    for lane in lanes
+                    for _ in range(options.concurrency_for(lane.provider))
+                ]
+                for future in futures:
+                    future.result()
+        finally:
+            run.writer.close()
     for lane in lanes:
         lane.pause_rest()
     report.finished_at = clock()

@@ -14,6 +14,14 @@ the run and a :class:`ProviderFailure` row, and never stops the other providers.
 What the provider says is applied conservatively: an unsubscribe or a cleaned address at the
 newsletter provider is a withdrawal here (source ``provider:<name>``); nothing a provider says
 ever grants consent or re-subscribes anyone; members we do not know are counted, not imported.
+
+Newsletter pushes are gated on the person's basis (see ``services/newsletter_basis.py``): a
+grant without proof, or a contact change of someone with no basis, is not pushed — it is
+counted (``no_basis``) and a ``no-basis`` failure row says why, by id. Contacts with a customer
+basis are subscribed by a pass of their own, and unsubscribed when that basis lapses (the school
+stops paying, the person leaves); a member the provider holds as anything but subscribed is never
+subscribed by that pass. Newsletter changes carry tags (``newsletter``, ``service``) telling the
+provider which mail the contact may get.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from plusjeklas_tui.models import (
     Administrator,
     ConsentAction,
     ConsentEvent,
+    CustomerBasis,
     Organisation,
     ProviderFailure,
     ProviderLink,
@@ -56,6 +65,7 @@ from plusjeklas_tui.providers import (
     SyncPage,
 )
 from plusjeklas_tui.services import audit
+from plusjeklas_tui.services import newsletter_basis as basis
 from plusjeklas_tui.services.records import record_consent
 from plusjeklas_tui.sqltypes import keyring_of, utcnow
 from plusjeklas_tui.staff import Permission, StaffMember
@@ -104,6 +114,9 @@ class SyncReport:
     push_failed: int
     errors: int
     error: str | None
+    no_basis: int = 0
+    """Newsletter changes not pushed because the person has no basis (see
+    :mod:`plusjeklas_tui.services.newsletter_basis`); each has a ``no-basis`` failure row."""
 
     @property
     def ok(self) -> bool:
@@ -157,6 +170,7 @@ class _Counts:
     push_failed: int = 0
     errors: int = 0
     total: int | None = None
+    no_basis: int = 0
 
 
 class _Sync:
@@ -248,6 +262,7 @@ class _Sync:
                 unknown=c.unknown,
                 pushed=c.pushed,
                 push_failed=c.push_failed,
+                no_basis=c.no_basis,
             )
         self._report("done", state)
         return SyncReport(
@@ -261,6 +276,7 @@ class _Sync:
             c.push_failed,
             c.errors,
             error,
+            no_basis=c.no_basis,
         )
 
     def _call(self, func: Callable[..., Any], *args: Any, expect: Any, what: str) -> CallOutcome:
@@ -501,6 +517,11 @@ class _Sync:
                     watermark = events[-1].id or watermark
                     changes = self._consent_changes(session, events)
                 yield changes, watermark, None
+        if basis.NEWSLETTER in purposes:
+            with db.session_scope(self.engine) as session:
+                changes = self._customer_basis_changes(session)
+            for start in range(0, len(changes), PUSH_BATCH):
+                yield changes[start : start + PUSH_BATCH], None, None
         started = self.started
         if contact_since is None:
             yield [], None, started  # first sync: everything so far went with the consents
@@ -519,7 +540,10 @@ class _Sync:
         """
         own_source = f"provider:{self.name}"
         latest = _latest_event_ids(session, {e.administrator_id for e in events}, self.purposes)
-        changes = []
+        standings = basis.standings(
+            session, {e.administrator_id for e in events if e.purpose == basis.NEWSLETTER}
+        )
+        changes: list[Change] = []
         for event in events:
             if latest.get((event.administrator_id, event.purpose)) != event.id:
                 continue  # superseded by a later event
@@ -530,8 +554,23 @@ class _Sync:
                 continue
             link = self._link(session, "administrator", event.administrator_id)
             granted = event.action == ConsentAction.GRANTED
+            tags: tuple[tuple[str, bool], ...] = ()
+            if event.purpose == basis.NEWSLETTER:
+                standing = standings[event.administrator_id]
+                if granted and standing.basis is None:
+                    self._no_basis(session, standing, f"consent event #{event.id}")
+                    continue
+                if (
+                    granted
+                    and standing.basis is basis.Basis.CUSTOMER
+                    and link is not None
+                    and link.status != "subscribed"
+                ):
+                    continue  # an unproven grant; the customer basis never brings a leaver back
+                tags = tuple(standing.tags().items())
             changes.append(
-                Change(
+                basis.TaggedChange(
+                    tags=tags,
                     kind=ChangeKind.CONSENT_GRANTED if granted else ChangeKind.CONSENT_WITHDRAWN,
                     subject=Subject(
                         "administrator",
@@ -547,16 +586,90 @@ class _Sync:
             )
         return changes
 
-    def _contact_changes(self, session: Session, since: dt.datetime) -> list[Change]:
+    def _no_basis(self, session: Session, standing: basis.Standing, what: str) -> None:
+        """A newsletter change held back: counted, and a failure row says why (ids only)."""
+        self.counts.no_basis += 1
+        record_failure(
+            session,
+            self.name,
+            "no-basis",
+            f"administrator #{standing.administrator_id}: {what} not pushed: "
+            f"{basis.REASONS[standing.reason][1]}",
+            self.run_id,
+        )
+
+    def _customer_basis_changes(self, session: Session) -> list[Change]:
+        """Subscribe contacts whose customer basis holds; unsubscribe those whose basis lapsed.
+
+        Only people with a customer basis row are looked at (consent goes through events).
+        A member the provider holds as anything but subscribed (unsubscribed, cleaned,
+        pending, archived) is left alone: nothing here re-subscribes someone who left.
+        """
+        ids = set(session.scalars(select(CustomerBasis.administrator_id).distinct()))
+        if not ids:
+            return []
+        standings = basis.standings(session, ids)
         changes: list[Change] = []
-        links = session.scalars(select(ProviderLink).where(ProviderLink.provider == self.name))
-        for link in links:
+        for person_id in sorted(standings):
+            standing = standings[person_id]
+            link = self._link(session, "administrator", person_id)
+            status = link.status if link is not None else None
+            if standing.basis is basis.Basis.CUSTOMER and link is None:
+                kind = ChangeKind.CONSENT_GRANTED
+                key = f"customer-basis-{standing.customer_basis_id}"
+            elif (
+                standing.basis is None
+                and status == "subscribed"
+                and standing.reason in ("customer-not-paying", "customer-left")
+            ):
+                kind = ChangeKind.CONSENT_WITHDRAWN
+                key = f"customer-basis-{standing.customer_basis_id}-lapsed"
+            else:
+                continue
+            administrator = session.get(Administrator, person_id)
+            if administrator is None:
+                continue
+            changes.append(
+                basis.TaggedChange(
+                    tags=tuple(standing.tags().items()),
+                    kind=kind,
+                    subject=Subject(
+                        "administrator",
+                        person_id,
+                        link.external_id if link else None,
+                        administrator.email,
+                    ),
+                    key=key,
+                    purpose=basis.NEWSLETTER,
+                    email=administrator.email,
+                    name=administrator.name,
+                )
+            )
+        return changes
+
+    def _contact_changes(self, session: Session, since: dt.datetime) -> list[Change]:
+        changed: list[tuple[ProviderLink, Administrator | Organisation]] = []
+        for link in session.scalars(select(ProviderLink).where(ProviderLink.provider == self.name)):
             record: Administrator | Organisation | None
             if link.subject_type == "administrator":
                 record = session.get(Administrator, link.subject_id)
             else:
                 record = session.get(Organisation, link.subject_id)
             if record is None or record.updated_at is None or record.updated_at <= since:
+                continue
+            changed.append((link, record))
+        standings: dict[int, basis.Standing] = {}
+        if basis.NEWSLETTER in self.provider.info.purposes:
+            standings = basis.standings(
+                session, {x.subject_id for x, _ in changed if x.subject_type == "administrator"}
+            )
+        changes: list[Change] = []
+        for link, record in changed:
+            standing = None
+            if link.subject_type == "administrator":
+                standing = standings.get(link.subject_id)
+            if standing is not None and standing.basis is None:
+                self._no_basis(session, standing, "contact change")
                 continue
             changes.append(
                 Change(

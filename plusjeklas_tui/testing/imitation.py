@@ -231,6 +231,12 @@ class Imitation:
         with self.lock:
             self.faults.clear()
 
+    def reset_counts(self) -> None:
+        """Forget the requests served so far (and the peak), e.g. after seeding over HTTP."""
+        with self.lock:
+            self.requests.clear()
+            self.peak_active = self.active
+
     def count(self, method: str | None = None, path_contains: str = "") -> int:
         with self.lock:
             return sum(

@@ -20,6 +20,9 @@ What it reproduces, because the plugin (through the real ``mailchimp-marketing``
   and re-adding it is refused with 400 "Forgotten Email Not Subscribed" (in a batch: an error
   entry), as Mailchimp does;
 * a member's activity at ``/activity-feed`` (and the older ``/activity``);
+* member tags: ``POST .../members/{hash}/tags`` with ``{"tags": [{"name", "status":
+  "active"|"inactive"}]}`` answers 204 (404 for no such member, 400 for a malformed body); a
+  member shows ``tags`` (``id``, ``name``) and ``tags_count``;
 * ``GET /ping`` answers ``{"health_status": "Everything's Chimpy!"}``.
 
 Seeding (for tests, the demo and benchmarks; all thread-safe, none of them counts as a request):
@@ -31,6 +34,7 @@ Seeding (for tests, the demo and benchmarks; all thread-safe, none of them count
 * :meth:`MailchimpImitation.set_status` — what a person does at Mailchimp (unsubscribe), bumping
   ``last_changed``.
 * :meth:`MailchimpImitation.add_activity` — an open, click, bounce ... for a member.
+* :meth:`MailchimpImitation.member_tags` — a member's active tag names, sorted.
 * :meth:`MailchimpImitation.member`, :meth:`MailchimpImitation.is_forgotten`,
   :meth:`MailchimpImitation.members_count` — read back what "Mailchimp" holds.
 """
@@ -231,6 +235,12 @@ class MailchimpImitation(Imitation):
             record = audience["members"].get(key)
             return None if record is None else _member(audience, key, record, None)
 
+    def member_tags(self, email_or_hash: str, *, list_id: str | None = None) -> list[str]:
+        """The member's active tags, sorted (KeyError when there is no such member)."""
+        with self.lock:
+            record = self._audience(list_id)["members"][_key(email_or_hash)]
+            return sorted(record.get("tags", ()))
+
     def is_forgotten(self, email_or_hash: str, *, list_id: str | None = None) -> bool:
         with self.lock:
             return _key(email_or_hash) in self._audience(list_id)["forgotten"]
@@ -309,6 +319,7 @@ class MailchimpImitation(Imitation):
             route("POST", _MEMBER + r"/actions/delete-permanent", self._delete_permanent),
             route("GET", _MEMBER + r"/activity-feed", self._activity_feed),
             route("GET", _MEMBER + r"/activity", self._activity),
+            route("POST", _MEMBER + r"/tags", self._member_tags),
         ]
 
     def dispatch(self, request: Request) -> Response | None:
@@ -499,6 +510,47 @@ class MailchimpImitation(Imitation):
             audience["forgotten"][key] = True
         return Response(204)
 
+    def _member_tags(self, request: Request) -> Response:
+        """Add (``active``) or remove (``inactive``) tags; unknown tags are created."""
+        body = _body(request)
+        tags = body.get("tags")
+        valid = isinstance(tags, list) and all(
+            isinstance(tag, dict)
+            and isinstance(tag.get("name"), str)
+            and 0 < len(tag["name"].strip()) <= 100
+            and tag.get("status") in ("active", "inactive")
+            for tag in tags
+        )
+        if not valid:
+            raise _Invalid(
+                "Invalid Resource",
+                INVALID_DETAIL,
+                [
+                    {
+                        "field": "tags",
+                        "message": "Each tag needs a name (1-100 characters) and a status of "
+                        "active or inactive.",
+                    }
+                ],
+            )
+        with self.lock:
+            audience = self._find_audience(request)
+            key = _key(unquote(request.params["member"]))
+            record = None if audience is None else audience["members"].get(key)
+            if audience is None or record is None:
+                return self.not_found(request)
+            known = audience.setdefault("tags", {})
+            active = record.setdefault("tags", [])
+            for tag in tags:  # type: ignore[union-attr]
+                name = tag["name"].strip()
+                if tag["status"] == "active":
+                    known.setdefault(name, len(known) + 1)
+                    if name not in active:
+                        active.append(name)
+                elif name in active:
+                    active.remove(name)
+        return Response(204)
+
     def _activity_feed(self, request: Request) -> Response:
         return self._activity_page(request, feed=True)
 
@@ -683,11 +735,16 @@ def _member(
         "vip": False,
         "email_client": "",
         "source": "API - Generic",
-        "tags_count": 0,
-        "tags": [],
+        "tags_count": len(record.get("tags", ())),
+        "tags": _tag_list(audience, record),
         "list_id": audience["id"],
     }
     return full if fields is None else {name: full[name] for name in fields if name in full}
+
+
+def _tag_list(audience: dict[str, Any], record: dict[str, Any]) -> list[dict[str, Any]]:
+    known = audience.get("tags", {})
+    return [{"id": known.get(name, 0), "name": name} for name in record.get("tags", ())]
 
 
 def _batch_member(list_id: str, key: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -30,15 +30,10 @@ from plusjeklas_tui.services.deadlines import RetentionRule
 from plusjeklas_tui.tui.commands import JumpCommands
 from plusjeklas_tui.tui.database import database_message
 from plusjeklas_tui.tui.filters import OrganisationFilter
+from plusjeklas_tui.tui.frame_rate import use_frame_rate
 from plusjeklas_tui.tui.i18n import set_language, t, translate_bindings
-from plusjeklas_tui.tui.screens.audit import AuditScreen
 from plusjeklas_tui.tui.screens.dashboard import DashboardScreen
-from plusjeklas_tui.tui.screens.deletions import DeletionsScreen
 from plusjeklas_tui.tui.screens.help import HelpScreen
-from plusjeklas_tui.tui.screens.organisations import OrganisationsScreen
-from plusjeklas_tui.tui.screens.people import PeopleScreen
-from plusjeklas_tui.tui.screens.providers import ProvidersScreen
-from plusjeklas_tui.tui.screens.retention import RetentionScreen
 from plusjeklas_tui.tui.widgets.tile import Tile
 
 
@@ -50,6 +45,34 @@ def _today_in_amsterdam() -> dt.date:
 
 SCREENS = Binding.Group("nav.screens")
 
+LAZY_SCREENS: dict[str, tuple[str, str]] = {
+    "organisations": ("organisations", "OrganisationsScreen"),
+    "people": ("people", "PeopleScreen"),
+    "audit": ("audit", "AuditScreen"),
+    "providers": ("providers", "ProvidersScreen"),
+    "retention": ("retention", "RetentionScreen"),
+    "deletions": ("deletions", "DeletionsScreen"),
+    "feedback": ("feedback", "FeedbackScreen"),
+    "requests": ("requests", "RequestsScreen"),
+    "breaches": ("breaches", "BreachesScreen"),
+}
+"""Mode -> (module in ``plusjeklas_tui.tui.screens``, screen class), imported on first use."""
+
+
+def _lazy_screen(module: str, name: str) -> Callable[[], Screen]:
+    def make() -> Screen:
+        import importlib
+
+        screen_class = getattr(
+            importlib.import_module(f"plusjeklas_tui.tui.screens.{module}"), name
+        )
+        return screen_class()
+
+    return make
+
+
+use_frame_rate()
+
 
 class PlusjeklasApp(App[None]):
     CSS_PATH = "app.tcss"
@@ -58,7 +81,9 @@ class PlusjeklasApp(App[None]):
         Binding("question_mark", "help", "nav.help", id="help"),
         Binding("slash", "filter", "nav.filter", id="filter"),
         Binding("q", "back", "nav.back", id="back"),
-        # One key per screen; a narrow footer shows them as one group ("d o p a v b w Screens").
+        # One key per screen; a narrow footer groups them ("d o p a v b w f i u Screens").
+        # (`u`, not `g` or `r`, for requests: lists use `g` for the first row, and several
+        # screens bind `r` for themselves, which would hide a navigation key there.)
         Binding("d", "goto('dashboard')", "nav.dashboard", id="goto-dashboard", group=SCREENS),
         Binding(
             "o",
@@ -72,6 +97,9 @@ class PlusjeklasApp(App[None]):
         Binding("v", "goto('providers')", "nav.providers", id="goto-providers", group=SCREENS),
         Binding("b", "goto('retention')", "nav.retention", id="goto-retention", group=SCREENS),
         Binding("w", "goto('deletions')", "nav.deletions", id="goto-deletions", group=SCREENS),
+        Binding("f", "goto('feedback')", "nav.feedback", id="goto-feedback", group=SCREENS),
+        Binding("i", "goto('breaches')", "nav.breaches", id="goto-breaches", group=SCREENS),
+        Binding("u", "goto('requests')", "nav.requests", id="goto-requests", group=SCREENS),
         Binding("ctrl+r", "refresh", "nav.refresh", id="refresh", show=False),
     ]
 
@@ -108,15 +136,13 @@ class PlusjeklasApp(App[None]):
             self.add_mode(mode, factory)
 
     def screen_factories(self) -> dict[str, Callable[[], Screen]]:
-        return {
-            "dashboard": DashboardScreen,
-            "organisations": OrganisationsScreen,
-            "people": PeopleScreen,
-            "audit": AuditScreen,
-            "providers": ProvidersScreen,
-            "retention": RetentionScreen,
-            "deletions": DeletionsScreen,
-        }
+        """Mode name -> screen factory. Only the dashboard is imported up front: each other
+        screen's module (and the services it needs) loads the first time it is shown, so the
+        start of the app pays for the dashboard alone."""
+        factories: dict[str, Callable[[], Screen]] = {"dashboard": DashboardScreen}
+        for mode, (module, name) in LAZY_SCREENS.items():
+            factories[mode] = _lazy_screen(module, name)
+        return factories
 
     def on_mount(self) -> None:
         self.switch_mode("dashboard")

@@ -18,6 +18,9 @@ SCREENS = (
     "providers",
     "retention",
     "deletions",
+    "requests",
+    "breaches",
+    "feedback",
 )
 ORGANISATION_HITS = 20
 

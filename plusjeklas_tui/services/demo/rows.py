@@ -34,7 +34,7 @@ INSERT_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "consent_event": (
         "id", "administrator_id", "purpose", "action", "occurred_at", "source", "evidence",
-        "recorded_at",
+        "recorded_at", "text_version", "form_url", "confirmed_at", "channel",
     ),
 }  # fmt: skip
 
@@ -95,6 +95,13 @@ def _encrypt_optional(
     """:meth:`~plusjeklas_tui.crypto.Keyring.encrypt_many` of the values that are not ``None``."""
     present = iter(keyring.encrypt_many([v for v in values if v is not None], context))
     return [None if v is None else next(present) for v in values]
+
+
+def _channel(source: str) -> str | None:
+    """How the demo's people expressed consent, where the source tells (proof of consent)."""
+    if source == "web-form":
+        return "web-form"
+    return "provider" if source.startswith("provider:") else None
 
 
 def encode_batch(
@@ -164,7 +171,8 @@ def encode_batch(
                 [admin_base + p for p in person], purpose, action,
                 [moment(m) for m in occurred_at], source,
                 encrypt(evidence, "consent_event.evidence"),
-                [stamp] * n,
+                [stamp] * n, [None] * n, [None] * n, [None] * n,
+                [_channel(s) for s in source],
                 strict=True,
             )
         )  # fmt: skip

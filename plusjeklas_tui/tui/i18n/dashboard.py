@@ -27,6 +27,35 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dashboard.deletions.none": ("Nog niet beschikbaar", "Not available yet"),
     "dashboard.requests": ("Verzoeken van betrokkenen", "Data-subject requests"),
     "dashboard.requests.none": ("Geen open verzoeken", "No open requests"),
+    "dashboard.office": ("Privacy", "Privacy office"),
+    "dashboard.requests.open": ("Open verzoeken", "Open requests"),
+    "dashboard.requests.open_next": (
+        "Open verzoeken (eerstvolgende: nog {days} dagen)",
+        "Open requests (next due in {days} days)",
+    ),
+    "dashboard.requests.overdue": ("Verzoeken over de termijn", "Requests overdue"),
+    "dashboard.breaches.open": ("Datalekken, nog te beslissen", "Breaches awaiting a decision"),
+    "dashboard.breaches.left": (
+        "Datalekken, nog te beslissen (melden binnen {hours} u {minutes} min)",
+        "Breaches awaiting a decision (report within {hours} h {minutes} min)",
+    ),
+    "dashboard.breaches.late": (
+        "Datalekken, nog te beslissen (72 uur verstreken!)",
+        "Breaches awaiting a decision (72 hours passed!)",
+    ),
+    "dashboard.feedback": ("Scholen om feedback te vragen", "Schools to ask for feedback"),
+    "dashboard.promises.never": (
+        "Beloftecontrole: nog niet gedraaid (plusjeklas audit promises)",
+        "Promise audit: not run yet (plusjeklas audit promises)",
+    ),
+    "dashboard.promises.passed": (
+        "Beloftecontrole {when}: alles nagekomen",
+        "Promise audit {when}: every promise kept",
+    ),
+    "dashboard.promises.failed": (
+        "Beloftecontrole {when}: niet nagekomen",
+        "Promise audit {when}: promises broken",
+    ),
     "dashboard.loading": ("Laden…", "Loading…"),
     "dashboard.load_failed": (
         "De cijfers konden niet worden bijgewerkt; ze zijn van de laatste keer dat het lukte.",

@@ -32,7 +32,7 @@ from plusjeklas_tui.tui.widgets.quiet_footer import QuietFooter
 from plusjeklas_tui.tui.widgets.tile import Tile
 
 if TYPE_CHECKING:
-    from plusjeklas_tui.services import sync
+    from plusjeklas_tui.services import office_summary, sync
 
 STATUSES = ("trial", "active", "cancelled", "ended")
 RETENTION = (
@@ -85,8 +85,15 @@ class DashboardScreen(Screen[None]):
             yield Tile(
                 t("dashboard.deletions.failed"), target="deletions", id="tile-deletions-failed"
             )
-            yield Label(t("dashboard.requests"), classes="panel-title", markup=False)
-            yield Label(t("dashboard.requests.none"), classes="muted", markup=False)
+        with Vertical(classes="panel", id="panel-office"):
+            yield Label(t("dashboard.office"), classes="panel-title", markup=False)
+            yield Tile(t("dashboard.requests.open"), target="requests", id="tile-requests-open")
+            yield Tile(
+                t("dashboard.requests.overdue"), target="requests", id="tile-requests-overdue"
+            )
+            yield Tile(t("dashboard.breaches.open"), target="breaches", id="tile-breaches-open")
+            yield Tile(t("dashboard.feedback"), target="feedback", id="tile-feedback")
+            yield Tile(t("dashboard.promises.never"), target="audit", id="tile-promises")
 
     def enabled_providers(self) -> list[str]:
         plugins = self.app.context.settings.plugins  # type: ignore[attr-defined]
@@ -112,16 +119,87 @@ class DashboardScreen(Screen[None]):
             yield Label(t("dashboard.chart"), classes="panel-title", markup=False)
             yield MonthChart(id="month-chart")
 
+    OFFICE_REFRESH_SECONDS = 60.0
+    """The privacy office figures change by hand, not by the minute, and the feedback count
+    reads every ended subscription: refreshed at this pace (and on Ctrl+R), not every 5 s."""
+
     def on_mount(self) -> None:
         self.query(Tile).first().focus()
+        self._office_loaded = False
         self.refresh_data()
-        self.set_interval(self.app.auto_refresh_seconds, self.refresh_data)
+        self.set_interval(self.app.auto_refresh_seconds, self._periodic_refresh)
+        self.set_interval(self.OFFICE_REFRESH_SECONDS, self.load_office)
 
-    def refresh_data(self) -> None:
+    def _periodic_refresh(self) -> None:
         self.load_stats()
         self.load_deletions()
         if self.enabled_providers():
             self.load_providers()
+
+    def refresh_data(self) -> None:
+        """Ctrl+R (and the first show): every figure. The office figures wait for the main
+        figures the first time, so they never slow the dashboard's first figures down."""
+        self._periodic_refresh()
+        if self._office_loaded:
+            self.load_office()
+
+    @work(thread=True, exclusive=True, group="dashboard-office", exit_on_error=False)
+    def load_office(self) -> None:
+        """Open requests, breach countdown, feedback to ask, last promise audit."""
+        import datetime as dt
+
+        from plusjeklas_tui.services import office_summary
+
+        app: Any = self.app
+        try:
+            check_database(app.context.engine)
+            summary = office_summary.collect(
+                app.context.engine,
+                app.today(),
+                dt.datetime.now(dt.UTC),
+                app.context.settings.retention,
+            )
+        except Exception:
+            return  # the figures above report database trouble; these stay as they were
+        with contextlib.suppress(RuntimeError):  # "App is not running": it has ended
+            app.call_from_thread(self.show_office, summary)
+
+    def show_office(self, summary: office_summary.OfficeSummary) -> None:
+        if not self.is_attached or summary == getattr(self, "office", None):
+            return  # unchanged: nothing to redraw
+        self.office = summary
+        requests = summary.requests
+        tile = self.query_one("#tile-requests-open", Tile)
+        if requests is not None and requests.next_days_left is not None:
+            tile.label = t("dashboard.requests.open_next", days=requests.next_days_left)
+        else:
+            tile.label = t("dashboard.requests.open")
+        tile.set_value(None if requests is None else requests.open)
+        self.query_one("#tile-requests-overdue", Tile).set_value(
+            None if requests is None else requests.overdue
+        )
+        breaches = summary.breaches
+        tile = self.query_one("#tile-breaches-open", Tile)
+        left = None if breaches is None else breaches.next_time_left
+        if left is None:
+            tile.label = t("dashboard.breaches.open")
+        elif left.total_seconds() <= 0:
+            tile.label = t("dashboard.breaches.late")
+        else:
+            minutes = int(left.total_seconds() // 60)
+            tile.label = t("dashboard.breaches.left", hours=minutes // 60, minutes=minutes % 60)
+        tile.set_value(None if breaches is None else breaches.open)
+        self.query_one("#tile-feedback", Tile).set_value(summary.feedback_open)
+        tile = self.query_one("#tile-promises", Tile)
+        promises = summary.promises
+        if promises is None:
+            tile.label = t("dashboard.promises.never")
+            tile.set_value(None)
+        else:
+            when = promises.ran_at.astimezone().strftime("%d-%m %H:%M")
+            key = "dashboard.promises.passed" if promises.passed else "dashboard.promises.failed"
+            tile.label = t(key, when=when)
+            tile.set_value(promises.failures)
 
     @work(thread=True, exclusive=True, group="dashboard-providers")
     def load_providers(self) -> None:
@@ -228,3 +306,6 @@ class DashboardScreen(Screen[None]):
         )
         self.query_one(MonthChart).show([(m.month, m.count) for m in stats.due_per_month])
         self.stats = stats
+        if not self._office_loaded:  # the first figures are on screen: now the office's
+            self._office_loaded = True
+            self.load_office()

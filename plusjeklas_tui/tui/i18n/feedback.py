@@ -1,0 +1,76 @@
+"""Strings of the Feedback screen and its note form."""
+
+STRINGS: dict[str, tuple[str, str]] = {
+    "nav.feedback": ("Feedback", "Feedback"),
+    "feedback.title.open": (
+        "Feedback vragen: scholen waarvan het abonnement is afgelopen",
+        "Ask for feedback: schools whose subscription ended",
+    ),
+    "feedback.title.all": (
+        "Feedback: scholen waarvan het abonnement is afgelopen (ook beantwoord)",
+        "Feedback: schools whose subscription ended (answered too)",
+    ),
+    "feedback.summary": (
+        "Te vragen: {due} · gevraagd: {asked} · beantwoord: {answered} · bezwaar: {objected}",
+        "To ask: {due} · asked: {asked} · answered: {answered} · objected: {objected}",
+    ),
+    "feedback.page": ("rijen {first}–{last} van {total}", "rows {first}–{last} of {total}"),
+    "feedback.empty": ("Niemand om te vragen.", "Nobody to ask."),
+    "feedback.loading": ("Laden…", "Loading…"),
+    "feedback.col.brin": ("BRIN", "BRIN"),
+    "feedback.col.school": ("School", "School"),
+    "feedback.col.state": ("Status", "State"),
+    "feedback.col.ended": ("Afgelopen", "Ended"),
+    "feedback.col.keep_until": ("Bewaren tot", "Keep until"),
+    "feedback.col.may_ask": ("Te vragen", "May ask"),
+    "feedback.col.marked": ("Genoteerd", "Marked"),
+    "feedback.state.due": ("te vragen", "to ask"),
+    "feedback.state.asked": ("gevraagd", "asked"),
+    "feedback.state.answered": ("beantwoord", "answered"),
+    "feedback.may_ask.count": ("{may} van {of}", "{may} of {of}"),
+    "feedback.may_ask.school": ("school (geen beheerder)", "school (no administrator)"),
+    "feedback.marked": ("{day} door {who}", "{day} by {who}"),
+    "feedback.none": ("—", "—"),
+    "feedback.note.asked": ("Gevraagd: {note}", "Asked: {note}"),
+    "feedback.note.answered": ("Antwoord: {note}", "Answer: {note}"),
+    "feedback.ask": ("Gevraagd", "Asked"),
+    "feedback.answer": ("Beantwoord", "Answered"),
+    "feedback.toggle_all": ("Alles", "All"),
+    "feedback.open": ("Openen", "Open"),
+    "feedback.next_page": ("Volgende", "Next page"),
+    "feedback.previous_page": ("Vorige", "Previous page"),
+    "feedback.asked_done": ("{brin} genoteerd als gevraagd.", "{brin} marked asked."),
+    "feedback.answered_done": ("{brin} genoteerd als beantwoord.", "{brin} marked answered."),
+    "feedback.cancelled": ("Niets genoteerd.", "Nothing was recorded."),
+    # --- the note form ---------------------------------------------------------------------
+    "feedback.form.ask_title": ("Genoteerd: gevraagd", "Record: asked"),
+    "feedback.form.answer_title": ("Genoteerd: beantwoord", "Record: answered"),
+    "feedback.form.ask_explain": (
+        "{name} ({brin}), abonnement afgelopen op {ended}. Hoe en wie heb je gevraagd?",
+        "{name} ({brin}), subscription ended on {ended}. How and whom did you ask?",
+    ),
+    "feedback.form.answer_explain": (
+        "{name} ({brin}): wat zei de school over de lessen?",
+        "{name} ({brin}): what did the school say about the lessons?",
+    ),
+    "feedback.form.who": ("Mag gevraagd worden: {people}", "May be asked: {people}"),
+    "feedback.form.who_school": (
+        "Geen beheerder meer: vraag het algemene adres van de school.",
+        "No administrator left: ask the school's general address.",
+    ),
+    "feedback.form.objected": (
+        "Bezwaar gemaakt: {count} beheerder(s); vraag hen niet.",
+        "Objected: {count} administrator(s); do not ask them.",
+    ),
+    "feedback.form.placeholder": ("Notitie (verplicht)", "Note (required)"),
+    "feedback.form.required": (
+        "Een notitie is verplicht: er is niets genoteerd.",
+        "A note is required: nothing was recorded.",
+    ),
+    "feedback.form.too_long": (
+        "De notitie is te lang (hoogstens {max} tekens): er is niets genoteerd.",
+        "The note is too long (at most {max} characters): nothing was recorded.",
+    ),
+    "feedback.form.save": ("Opslaan", "Save"),
+    "feedback.form.cancel": ("Annuleren", "Cancel"),
+}

@@ -1,0 +1,117 @@
+"""Strings of the Requests screen (data-subject requests, GDPR art. 15-21) and its forms."""
+
+STRINGS: dict[str, tuple[str, str]] = {
+    "nav.requests": ("Verzoeken", "Requests"),
+    "requests.title": (
+        "Verzoeken van betrokkenen (AVG art. 15-21)",
+        "Data-subject requests (GDPR art. 15-21)",
+    ),
+    "requests.summary": (
+        "Open: {open} · te laat: {overdue} · verlenging nog melden: {tell}",
+        "Open: {open} · overdue: {overdue} · extension still to tell: {tell}",
+    ),
+    "requests.empty": ("Geen verzoeken.", "No requests."),
+    "requests.loading": ("Laden…", "Loading…"),
+    "requests.col.id": ("Nr", "No"),
+    "requests.col.kind": ("Soort", "Kind"),
+    "requests.col.status": ("Status", "Status"),
+    "requests.col.subject": ("Over", "About"),
+    "requests.col.received": ("Ontvangen", "Received"),
+    "requests.col.due": ("Uiterlijk", "Due"),
+    "requests.col.days": ("Dagen", "Days"),
+    "requests.col.flags": ("Let op", "Attention"),
+    "requests.kind.access": ("inzage", "access"),
+    "requests.kind.rectification": ("rectificatie", "rectification"),
+    "requests.kind.erasure": ("wissen", "erasure"),
+    "requests.kind.restriction": ("beperking", "restriction"),
+    "requests.kind.objection": ("bezwaar", "objection"),
+    "requests.kind.portability": ("overdraagbaarheid", "portability"),
+    "requests.status.open": ("open", "open"),
+    "requests.status.completed": ("afgehandeld", "completed"),
+    "requests.status.refused": ("geweigerd", "refused"),
+    "requests.subject.organisation": ("school #{id}", "school #{id}"),
+    "requests.subject.administrator": ("persoon #{id}", "person #{id}"),
+    "requests.subject.organisation.gone": ("school (gewist)", "school (erased)"),
+    "requests.subject.administrator.gone": ("persoon (gewist)", "person (erased)"),
+    "requests.flag.overdue": ("TE LAAT", "OVERDUE"),
+    "requests.flag.tell": ("verlenging melden vóór {date}", "tell of extension by {date}"),
+    "requests.flag.extended": ("verlengd", "extended"),
+    "requests.flag.restricted": ("beperkt", "restricted"),
+    "requests.detail": (
+        "#{id} · aanvrager: {name} {email} · identiteit: {identity}",
+        "#{id} · requester: {name} {email} · identity: {identity}",
+    ),
+    "requests.detail.scrubbed": (
+        "#{id} · gegevens van de aanvrager verwijderd na het wissen",
+        "#{id} · requester's details removed after the erasure",
+    ),
+    # --- keys -----------------------------------------------------------------------------------
+    "requests.new": ("Nieuw", "New"),
+    "requests.extend": ("Verlengen", "Extend"),
+    "requests.told": ("Gemeld", "Told"),
+    "requests.complete": ("Afhandelen", "Complete"),
+    "requests.export": ("Exporteren", "Export"),
+    "requests.open_record": ("Dossier", "Record"),
+    # --- outcomes -------------------------------------------------------------------------------
+    "requests.created": ("Verzoek #{id} vastgelegd.", "Request #{id} recorded."),
+    "requests.extended": (
+        "Verzoek #{id} verlengd tot {due}; meld het de persoon vóór {tell_by}.",
+        "Request #{id} extended to {due}; tell the person by {tell_by}.",
+    ),
+    "requests.marked_told": ("Verlenging van #{id} gemeld.", "Extension of #{id} told."),
+    "requests.completed": ("Verzoek #{id} afgehandeld.", "Request #{id} completed."),
+    "requests.erased": (
+        "Verzoek #{id}: gewist; {tasks} verwijdertaken voor de verwerkers (zie Verwijderingen).",
+        "Request #{id}: erased; {tasks} deletion tasks for the providers (see Deletions).",
+    ),
+    "requests.objected": (
+        "Verzoek #{id}: toestemming ingetrokken; verwerkers: {providers}.",
+        "Request #{id}: consent withdrawn; providers: {providers}.",
+    ),
+    "requests.no_provider": ("geen", "none"),
+    "requests.exported": (
+        "Export van #{id} geschreven naar {path}.",
+        "Export of #{id} written to {path}.",
+    ),
+    "requests.export_incomplete": (
+        "Export van #{id} geschreven naar {path}, maar niet compleet: {failed}.",
+        "Export of #{id} written to {path}, but incomplete: {failed}.",
+    ),
+    "requests.confirm.complete": (
+        "Verzoek #{id} ({kind}) afhandelen?",
+        "Complete request #{id} ({kind})?",
+    ),
+    "requests.confirm.erase": (
+        "Verzoek #{id}: {subject} nu wissen, hier en bij de verwerkers? Dit kan niet ongedaan "
+        "worden gemaakt.",
+        "Request #{id}: erase {subject} now, here and at the providers? This cannot be undone.",
+    ),
+    "requests.confirm.object": (
+        "Verzoek #{id}: toestemming voor {purpose} intrekken en de verwerkers inlichten?",
+        "Request #{id}: withdraw {purpose} consent and tell the providers?",
+    ),
+    # --- the forms ------------------------------------------------------------------------------
+    "requests.form.title": ("Nieuw verzoek", "New request"),
+    "requests.form.kind": ("Soort", "Kind"),
+    "requests.form.choose_kind": ("Kies de soort", "Choose the kind"),
+    "requests.form.choose_kind_first": ("Kies eerst de soort.", "Choose the kind first."),
+    "requests.form.received_on": ("Ontvangen op", "Received on"),
+    "requests.form.brin": ("BRIN school", "School BRIN"),
+    "requests.form.administrator_id": ("Persoon (nr)", "Person (no)"),
+    "requests.form.requester_name": ("Naam aanvrager", "Requester name"),
+    "requests.form.requester_email": ("E-mail aanvrager", "Requester e-mail"),
+    "requests.form.identity_check": ("Identiteit geverifieerd", "Identity verified"),
+    "requests.form.identity_hint": (
+        "hoe, bv. teruggebeld op het bekende nummer",
+        "how, e.g. called back on the known number",
+    ),
+    "requests.form.purpose": ("Doel (bezwaar)", "Purpose (objection)"),
+    "requests.form.erasure_reason": ("Grond (wissen)", "Ground (erasure)"),
+    "requests.form.note": ("Notitie", "Note"),
+    "requests.form.no_brin": (
+        "Geen school met deze BRIN.",
+        "No school with this BRIN.",
+    ),
+    "requests.extend.title": ("Verzoek #{id} verlengen", "Extend request #{id}"),
+    "requests.extend.reason": ("Reden (wordt gemeld)", "Reason (told)"),
+}
