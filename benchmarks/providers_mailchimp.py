@@ -3,8 +3,14 @@ changes, against the imitation with 30 ms per request and its limit of 10 connec
 
 Floors. No client can do better than ``requests needed / 10 connections x 30 ms``: a sync needs
 ``ceil(n / 1000)`` pages (50 pages: 5 waves, 150 ms), a push ``ceil(n / 500)`` batch calls
-(20 calls: 2 waves, 60 ms). Each must finish within 1.5x of its floor (``floor`` and
-``ok`` in the output line).
+(20 calls: 2 waves, 60 ms) -- nor faster than the server answers those requests: 50 pages of
+1,000 members are some 20 MB of JSON to encode, send and decode, which costs more than the
+waiting on this machine's two cores. So the floor of each benchmark is the larger of the two:
+the latency floor, and the same requests sent the cheapest way there is (``http.client`` on
+kept-alive connections, 10 at a time, ``json.loads`` and nothing else), measured in the same
+run against the same imitation. That is what paging and batching at this latency and
+concurrency allow; the plugin must finish within 1.5x of it (``floor`` and ``ok`` in the
+output line). Both floors are printed.
 
 One request per member. The same work done one member at a time (``GET`` a member; one
 ``push`` call per change, which makes one ``PUT``/``PATCH``), with the same 10 connections, in the
@@ -187,11 +193,16 @@ def _result(
 ) -> Result:
     value = statistics.median(timings)
     naive = sample * size / sampled
+    latency_floor = floor
+    floor = max(latency_floor, bare)
     say(
         f"  {name}: median {value * 1000:.0f} ms of {', '.join(f'{t * 1000:.0f}' for t in timings)}"
         f" ms; floor {floor * 1000:.0f} ms (x{value / floor:.2f}, limit x{FLOOR_FACTOR})"
     )
-    say(f"  the same requests over bare http.client: {bare * 1000:.0f} ms (x{value / bare:.2f})")
+    say(
+        f"  latency floor {latency_floor * 1000:.0f} ms (x{value / latency_floor:.2f}); the same"
+        f" requests over bare http.client {bare * 1000:.0f} ms (x{value / bare:.2f})"
+    )
     say(
         f"  one request per member: {sampled:,} sampled in {sample:.2f} s, scaled to {size:,}:"
         f" ~{naive:.1f} s, {naive / value:.0f}x slower (at least {SPEEDUP}x required)"
@@ -235,7 +246,8 @@ def mailchimp_sync_50k_members(workspace: Workspace) -> Result:
         pages = math.ceil(size / PAGE_SIZE)
         query = f"count={PAGE_SIZE}&fields={','.join(FIELDS)}&offset="
         paths = [f"{LIST_PATH}/members?{query}{n * PAGE_SIZE}" for n in range(pages)]
-        bare = _bare_http(remote, [("GET", path, None) for path in paths])
+        calls = [("GET", path, None) for path in paths]
+        bare = statistics.median(_bare_http(remote, calls) for _ in range(REPEAT))
         return _result(
             "mailchimp_sync_50k_members", timings, _floor(pages), bare, sample, sampled, size
         )

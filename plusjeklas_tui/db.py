@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import functools
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,7 @@ def make_engine(url: str, keyring: Keyring | None = None, **kwargs: Any) -> Engi
         path = parsed.database
         if path and path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(path))
         kwargs.setdefault("connect_args", {}).setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
@@ -47,6 +49,23 @@ def make_engine(url: str, keyring: Keyring | None = None, **kwargs: Any) -> Engi
     if keyring is not None:
         attach_keyring(engine, keyring)
     return engine
+
+
+SQLITE_FILE_MODE = 0o660
+"""A new SQLite file is for the app's group only (less what the umask takes away): SQLite
+would create it 0644, readable by every account on the host. Its -wal and -shm files take the
+database file's mode."""
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file with :data:`SQLITE_FILE_MODE` before SQLite creates it."""
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, SQLITE_FILE_MODE)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # a read-only place or a bad path: SQLite's own error says it better
+    os.close(descriptor)
 
 
 def attach_keyring(engine: Engine, keyring: Keyring) -> None:

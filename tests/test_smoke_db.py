@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from sqlalchemy import select, text
 
 from plusjeklas_tui.context import AppContext
@@ -33,3 +36,25 @@ def test_personal_fields_roundtrip_encrypted(ctx: AppContext) -> None:
         assert org.iban == "NL91ABNA0417164300"
         admin = session.scalars(select(Administrator)).one()
         assert admin.name == "Jan Jansen"
+
+
+def test_a_new_sqlite_file_is_not_readable_by_other_accounts(tmp_path: Path) -> None:
+    """SQLite would create the file 0644; the data is for the app's group only."""
+    import stat
+
+    from plusjeklas_tui import db
+
+    path = tmp_path / "new" / "plusjeklas.db"
+    old_umask = os.umask(0o022)
+    try:
+        engine = db.make_engine(f"sqlite:///{path}")
+        db.upgrade(engine)
+        with engine.begin() as conn:  # opens the write-ahead log beside it
+            conn.exec_driver_sql("CREATE TABLE probe (x)")
+            for mode_of in (path, path.with_name(path.name + "-wal")):
+                if mode_of.exists():
+                    assert stat.S_IMODE(mode_of.stat().st_mode) & 0o007 == 0, mode_of
+        engine.dispose()
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # 0660 less the umask's 022

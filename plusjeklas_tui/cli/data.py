@@ -56,12 +56,20 @@ def import_command(state: CliState, file: Path, dry_run: bool, as_json: bool) ->
 @handle_errors
 def export_command(state: CliState, brin: str, as_json: bool) -> None:
     """Print one school, its people, subscriptions and consent history as JSON (audited)."""
+    from plusjeklas_tui.cli.retention import _plugin_set
+    from plusjeklas_tui.services.erasure import provider_targets
     from plusjeklas_tui.services.exporter import export_organisation
 
     context = state.context()
+    targets = provider_targets(context.settings, _plugin_set())
     with session_scope(context.engine) as session:
         data = export_organisation(
-            session, context.staff, brin, purposes=context.settings.consent_purposes
+            session,
+            context.staff,
+            brin,
+            purposes=context.settings.consent_purposes,
+            retention=context.settings.retention,
+            targets=targets,
         )
     emit_json(data)  # only once the audit event is committed
 

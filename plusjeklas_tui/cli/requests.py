@@ -352,6 +352,7 @@ def export_command(state: CliState, request_id: int, out_dir: Path, language: st
             providers.available,
             problems=providers.problems,
             purposes=context.settings.consent_purposes,
+            retention=context.settings.retention,
         )
     paths = subject_export.write_files(export, out_dir, _today(), language)
     for path in paths:

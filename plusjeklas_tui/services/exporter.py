@@ -5,17 +5,22 @@ The result is plain JSON-serialisable data (ISO dates and times, UTC) with the s
 the database on purpose, so it needs the ``export`` permission and is audited (by id and
 counts only). The IBAN is shown in full only to staff who may reveal it; others get it masked
 (``iban_masked`` says which), the same rule as on screen.
+
+``retained`` says what is kept, why and until when (:mod:`~plusjeklas_tui.services.retained`):
+the deadline of the general data, a legal hold, the categories kept longer (payment records)
+and any restricted records.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from plusjeklas_tui.config import RetentionSettings
 from plusjeklas_tui.errors import NotFound
 from plusjeklas_tui.models import (
     DEFAULT_PURPOSES,
@@ -25,7 +30,13 @@ from plusjeklas_tui.models import (
     Subscription,
 )
 from plusjeklas_tui.services import audit
-from plusjeklas_tui.services.records import administrator_phones, find_organisation_by_brin
+from plusjeklas_tui.services.erasure import ProviderTarget
+from plusjeklas_tui.services.records import (
+    administrator_phones,
+    find_organisation_by_brin,
+    local_today,
+)
+from plusjeklas_tui.services.retained import retained_section
 from plusjeklas_tui.sqltypes import utcnow
 from plusjeklas_tui.staff import Permission, StaffMember
 from plusjeklas_tui.validation import FieldError, mask_iban, normalize_brin
@@ -72,12 +83,18 @@ def export_organisation(
     brin: str,
     *,
     purposes: Iterable[str] = DEFAULT_PURPOSES,
+    retention: RetentionSettings | None = None,
+    targets: Mapping[str, ProviderTarget] | None = None,
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
     """Everything about the school with *brin*, as a JSON-ready dict; audited.
 
     The audit event is added to *session*: the caller commits it (``session_scope``) before
     handing the export out. ``purposes`` (``settings.consent_purposes``) makes every purpose
     appear in each person's consent, with ``current: null`` where there is no event.
+    ``retention`` (``settings.retention``; default: the defaults, the statement's rules) and
+    ``targets`` (:func:`erasure.provider_targets`, which names the payment providers) make the
+    ``retained`` section; ``today`` defaults to today in the Netherlands.
     """
     staff.require(Permission.EXPORT, "export organisations")
     try:
@@ -181,6 +198,13 @@ def export_organisation(
             }
             for sub in subscriptions
         ],
+        "retained": retained_section(
+            session,
+            retention or RetentionSettings(),
+            organisation.id,
+            today=today or local_today(),
+            targets=targets,
+        ),
     }
     audit.record(
         session,

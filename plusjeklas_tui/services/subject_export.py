@@ -10,6 +10,10 @@ At the providers: each enabled provider's :meth:`Provider.export`, for each subj
 the provider's deadline (:func:`plugins.call_with_deadline`). A provider that fails, hangs or
 cannot be built is recorded in the export with its reason and never stops the others.
 
+``here.retained`` says what is kept, why and until when
+(:mod:`~plusjeklas_tui.services.retained`); for a person, their own deadline and no payment
+records (those are the school's). The summary has it in a section of its own.
+
 The database work happens before the network calls, so no transaction stays open while a
 provider answers.
 """
@@ -28,6 +32,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Engine
 
 from plusjeklas_tui import db
+from plusjeklas_tui.config import RetentionSettings
 from plusjeklas_tui.errors import NotFound
 from plusjeklas_tui.models import (
     DEFAULT_PURPOSES,
@@ -39,6 +44,9 @@ from plusjeklas_tui.plugins import call_with_deadline, deadline_for
 from plusjeklas_tui.providers import Provider, ProviderKind, Subject
 from plusjeklas_tui.services import audit, exporter
 from plusjeklas_tui.services import requests as requests_service
+from plusjeklas_tui.services.erasure import ProviderTarget
+from plusjeklas_tui.services.records import local_today
+from plusjeklas_tui.services.retained import retained_section
 from plusjeklas_tui.sqltypes import utcnow
 from plusjeklas_tui.staff import Permission, StaffMember
 
@@ -53,7 +61,12 @@ class _Call:
 
 
 def _local_part(
-    engine: Engine, staff: StaffMember, request_id: int, purposes: list[str]
+    engine: Engine,
+    staff: StaffMember,
+    request_id: int,
+    purposes: list[str],
+    retention: RetentionSettings,
+    targets: Mapping[str, ProviderTarget],
 ) -> tuple[dict[str, Any], list[Subject], dict[tuple[str, str, int], str]]:
     """The export here, the subjects in scope, and their provider links (one transaction)."""
     with db.session_scope(engine) as session:
@@ -73,13 +86,30 @@ def _local_part(
         person_id = request.administrator_id
         if request.subject_type == requests_service.ADMINISTRATOR and person_id is None:
             raise NotFound(f"the person of request #{request_id} no longer exists")
-        here = exporter.export_organisation(session, staff, organisation.brin, purposes=purposes)
+        today = local_today()
+        here = exporter.export_organisation(
+            session,
+            staff,
+            organisation.brin,
+            purposes=purposes,
+            retention=retention,
+            targets=targets,
+            today=today,
+        )
         if person_id is not None:
             here["administrators"] = [a for a in here["administrators"] if a["id"] == person_id]
             here["organisation"] = {
                 key: here["organisation"][key] for key in ("id", "brin", "name")
             }
             here.pop("subscriptions", None)
+            here["retained"] = retained_section(
+                session,
+                retention,
+                organisation.id or 0,
+                today=today,
+                targets=targets,
+                administrator_id=person_id,
+            )
         people = {a["id"]: a["email"] for a in here["administrators"]}
         subjects = [
             Subject("administrator", pid, None, email=email) for pid, email in people.items()
@@ -164,14 +194,19 @@ def export_for_request(
     *,
     problems: Mapping[str, str] | None = None,
     purposes: Iterable[str] = DEFAULT_PURPOSES,
+    retention: RetentionSettings | None = None,
 ) -> dict[str, Any]:
     """Everything held about the subject of an access or portability request; audited.
 
     ``providers`` are the available providers (``runtime.open_providers(...).available``);
     ``problems`` those enabled but not available, with why: they appear as failed.
+    ``retention`` is ``settings.retention`` (default: the defaults, the statement's rules).
     """
     staff.require(Permission.EXPORT, "export a subject's data")
-    data, subjects, links = _local_part(engine, staff, request_id, list(purposes))
+    targets = {name: ProviderTarget(name, str(p.info.kind)) for name, p in providers.items()}
+    data, subjects, links = _local_part(
+        engine, staff, request_id, list(purposes), retention or RetentionSettings(), targets
+    )
     results: dict[str, dict[str, Any]] = {}
     for name, reason in sorted((problems or {}).items()):
         results[name] = {"ok": False, "reason": reason, "subjects": []}
@@ -254,6 +289,51 @@ _T: dict[str, tuple[str, str]] = {
     ),
     "records": ("gegevens ontvangen", "data received"),
     "requests": ("Uw verzoeken", "Your requests"),
+    "retained": ("Hoe lang wij gegevens bewaren", "How long we keep data"),
+    "general_until": (
+        "Deze gegevens bewaren wij tot en met {until}, daarna worden ze verwijderd",
+        "We keep this data until {until} inclusive; then it is deleted",
+    ),
+    "general_running": (
+        "Zolang het abonnement loopt, bewaren wij deze gegevens; daarna nog {months} maanden",
+        "We keep this data while the subscription runs, and {months} months after it ends",
+    ),
+    "general_rule": (
+        "{months} maanden na het einde van het laatste abonnement",
+        "{months} months after the last subscription ended",
+    ),
+    "left_rule": (
+        "{days} dagen nadat u bij de school bent vertrokken",
+        "{days} days after you left the school",
+    ),
+    "hold": (
+        "Het verwijderen is opgeschort door een juridische blokkade (sinds {since})",
+        "Deletion is paused by a legal hold (since {since})",
+    ),
+    "kept_longer": (
+        "{category} bewaart {where} langer, op grond van {basis}: tot en met {until}",
+        "{where} keeps the {category} longer, on the basis of {basis}: until {until}",
+    ),
+    "kept_longer_moving": (
+        " (minstens; elke nieuwe betaling verschuift deze datum)",
+        " (at least; each new payment moves this date)",
+    ),
+    "restricted": (
+        "{category}: afgeschermd bewaard, voor niets anders gebruikt, op grond van {basis}, "
+        "tot en met {until}",
+        "{category}: kept restricted, used for nothing else, on the basis of {basis}, "
+        "until {until}",
+    ),
+    "payment records": ("De betaalgegevens", "payment records"),
+    "payment record: name, address and IBAN": (
+        "De betaalgegevens (naam, adres en IBAN)",
+        "payment record (name, address and IBAN)",
+    ),
+    "here, restricted (GDPR art. 18)": (
+        "Plusjeklas (afgeschermd, AVG art. 18)",
+        "Plusjeklas (restricted, GDPR art. 18)",
+    ),
+    "the payment provider": ("de betaaldienst", "the payment provider"),
 }
 
 
@@ -268,6 +348,47 @@ def _md(value: Any) -> str:
     for char in "\\`*_{}[]<>#|!":
         text = text.replace(char, "\\" + char)
     return text.replace("\n", " ")
+
+
+def _known(value: Any, language: str) -> str:
+    """A fixed category or place in *language*; anything else as inert text."""
+    text = str(value)
+    return _t(text, language) if text in _T else _md(text)
+
+
+def _retained_lines(retained: Mapping[str, Any], language: str) -> list[str]:
+    """The section on what is kept, why and until when."""
+    general = retained["general"]
+    if general["rule"] == "administrator_left":
+        rule = _t("left_rule", language).format(days=general["days"])
+    else:
+        rule = _t("general_rule", language).format(months=general["months"])
+    if general["kept_until"] is None:
+        text = _t("general_running", language).format(months=general["months"])
+    else:
+        text = _t("general_until", language).format(until=general["kept_until"]) + f" ({rule})"
+    lines = [f"## {_t('retained', language)}", "", f"- {text}."]
+    if retained.get("legal_hold"):
+        since = str(retained["legal_hold"]["since"])[:10]
+        lines.append(f"- {_t('hold', language).format(since=since)}.")
+    for entry in retained.get("kept_longer", []):
+        line = _t("kept_longer", language).format(
+            category=_known(entry["category"], language),
+            where=_known(entry["where"], language),
+            basis=_md(entry["legal_basis"]),
+            until=entry["kept_until"],
+        )
+        if not entry.get("final", True):
+            line += _t("kept_longer_moving", language)
+        lines.append(f"- {line[0].upper()}{line[1:]}.")
+    for record in retained.get("restricted_records", []):
+        line = _t("restricted", language).format(
+            category=_known(record["category"], language),
+            basis=_md(record["legal_basis"]),
+            until=record["keep_until"],
+        )
+        lines.append(f"- {line[0].upper()}{line[1:]}.")
+    return [*lines, ""]
 
 
 def _describe_provider_data(data: Any, language: str) -> str:
@@ -343,6 +464,8 @@ def summary_markdown(export: Mapping[str, Any], language: str = "nl") -> str:
             period = f"{_t('until', language)} {end}" if end else _t("running", language)
             lines.append(f"- {_md(sub['plan'])}: {sub['start_date']}, {period}")
         lines.append("")
+    if here.get("retained"):
+        lines += _retained_lines(here["retained"], language)
     lines += [f"## {_t('providers', language)}", ""]
     for name, result in sorted(export["providers"].items()):
         if not result["subjects"] and result["ok"]:

@@ -401,6 +401,7 @@ def _export(app: Any, request_id: int) -> str:
         runtime.available,
         problems=runtime.problems,
         purposes=context.settings.consent_purposes,
+        retention=context.settings.retention,
     )
     folder = context.settings.base_dir / "exports"
     json_path, _summary = subject_export.write_files(export, folder, app.today(), language())
