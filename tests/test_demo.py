@@ -28,7 +28,9 @@ from plusjeklas_tui.models import (
     DEFAULT_PURPOSES,
     Administrator,
     AuditEvent,
+    Breach,
     ConsentEvent,
+    DataSubjectRequest,
     Organisation,
     Subscription,
 )
@@ -187,13 +189,95 @@ def test_consent_histories_grant_and_withdraw_before_today(ctx: AppContext) -> N
 def test_generation_is_audited_without_personal_data(ctx: AppContext) -> None:
     counts = demo.generate(ctx.engine, ctx.keyring, schools=20, seed=2, actor=ctx.staff)
     with session_scope(ctx.engine) as session:
-        (event,) = session.scalars(select(AuditEvent)).all()
+        events = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+        people = session.scalars(select(Administrator)).all()
+    event = events[0]
     assert (event.action, event.actor, event.entity) == (
         "demo.generate",
         ctx.staff.username,
         "organisation",
     )
     assert json.loads(event.detail) == {"seed": 2, **vars(counts)}
+    # the rest is the privacy office's work, by the same actor, ids and codes only
+    assert [e.action for e in events].count("demo.generate") == 1
+    assert {e.actor for e in events} == {ctx.staff.username}
+    for other in events[1:]:
+        for person in people:
+            assert person.name not in other.detail and person.email not in other.detail
+
+
+def test_the_privacy_office_has_requests_breaches_and_feedback(ctx: AppContext) -> None:
+    from plusjeklas_tui.services import breaches, feedback
+    from plusjeklas_tui.services import requests as rq
+    from plusjeklas_tui.services.demo.privacy_office import OPEN_BREACH_AGE, demo_now
+
+    started = dt.datetime.now(dt.UTC)
+    demo.generate(ctx.engine, ctx.keyring, schools=200, seed=9, actor=ctx.staff, today=TODAY)
+    now = demo_now(TODAY, started)
+    assert now == dt.datetime(2026, 3, 2, 11, 0, tzinfo=dt.UTC)  # noon in Amsterdam (CET)
+    with session_scope(ctx.engine) as session:
+        rows = rq.list_requests(session, ctx.staff, TODAY)
+        first = session.scalars(select(DataSubjectRequest).order_by(DataSubjectRequest.id)).all()
+        people = {p.id: p for p in session.scalars(select(Administrator))}
+        register = breaches.list_breaches(session, ctx.staff, now)
+        open_breaches = breaches.open_breaches_summary(session, now)
+        marks = feedback.feedback_summary(session, TODAY, ctx.settings.retention)
+        stored = session.scalars(select(Breach).order_by(Breach.id)).all()
+        ids = [request.administrator_id for request in first]
+        requesters = [(r.requester_name, r.requester_email) for r in first]
+        for person_id, requester in zip(ids, requesters, strict=True):
+            assert requester == (people[person_id].name, people[person_id].email)
+    by_kind = {row.kind: row for row in rows}
+    assert set(by_kind) == {"access", "portability", "rectification"}
+    soon = by_kind["access"]
+    assert soon.status == "open" and soon.days_left is not None and 0 < soon.days_left <= 10
+    extended = by_kind["portability"]
+    assert extended.status == "open" and extended.extended and not extended.tell_person
+    assert extended.days_left is not None and extended.days_left > 0  # the extended deadline
+    assert extended.first_due_on < TODAY  # the first one passed: hence the extension
+    assert by_kind["rectification"].status == "completed"
+    assert by_kind["rectification"].outcome == "rectified"
+    assert len(set(ids)) == 3 and all(people[i].left_on is None for i in ids)
+
+    assert {b.status for b in register} == {"open", "reported"}
+    assert open_breaches.open_count == 1
+    (still_open,) = [b for b in stored if b.status == "open"]
+    assert still_open.discovered_at == now - OPEN_BREACH_AGE
+    left = breaches.breach_time_left(still_open, now)
+    assert left == dt.timedelta(hours=42)  # the countdown shows: 72 - 30 hours
+    (reported,) = [b for b in stored if b.status == "reported"]
+    assert reported.ap_reference and reported.reported_at is not None
+    assert reported.reported_at <= breaches.breach_deadline(reported)  # in time
+
+    assert (marks.asked, marks.answered) == (1, 1)
+
+    # the same seed makes the same choices
+    again = plain_choices(ctx, seed=9)
+    assert again == (ids, [b.people_min for b in stored])
+
+
+def plain_choices(ctx: AppContext, seed: int) -> tuple[list[int | None], list[int]]:
+    """Generate the same demo into a second, throw-away SQLite database; its choices."""
+    import tempfile
+
+    from plusjeklas_tui import db
+
+    with tempfile.TemporaryDirectory() as folder:
+        engine = db.make_engine(f"sqlite:///{folder}/again.db", ctx.keyring)
+        try:
+            db.upgrade(engine)
+            demo.generate(engine, ctx.keyring, schools=200, seed=seed, actor=ctx.staff,
+                          today=TODAY)  # fmt: skip
+            with session_scope(engine) as session:
+                ids = list(
+                    session.scalars(
+                        select(DataSubjectRequest.administrator_id).order_by(DataSubjectRequest.id)
+                    )
+                )
+                counts = list(session.scalars(select(Breach.people_min).order_by(Breach.id)))
+        finally:
+            engine.dispose()
+    return ids, counts
 
 
 def test_new_records_after_the_demo_get_fresh_ids(ctx: AppContext) -> None:
@@ -363,6 +447,7 @@ def test_demo_command_writes_config_and_key_then_reuses(tmp_path: Path) -> None:
     assert "100%" in first.stderr
     assert first.stdout == ""
     assert count_in(database, "organisation") == 30
+    audited = count_in(database, "audit_event")
 
     status = run_cli("db", "status", "--json", env={"PLUSJEKLAS_CONFIG": str(config)})
     assert status.returncode == 0, status.stderr
@@ -376,7 +461,12 @@ def test_demo_command_writes_config_and_key_then_reuses(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "Reusing" in again.stderr and "30 schools" in again.stderr
     assert count_in(database, "organisation") == 30
-    assert count_in(database, "audit_event") == 1
+    assert count_in(database, "audit_event") == audited  # reused: nothing generated again
+    with sqlite3.connect(database) as conn:
+        generated = conn.execute(
+            "SELECT COUNT(*) FROM audit_event WHERE action = 'demo.generate'"
+        ).fetchone()[0]
+    assert generated == 1
 
 
 def test_demo_refuses_to_replace_a_real_config(tmp_path: Path) -> None:

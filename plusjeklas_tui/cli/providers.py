@@ -101,7 +101,7 @@ def sync_command(state: CliState, names: tuple[str, ...], as_json: bool) -> None
         line = (
             f"{report.provider}: {report.state} — {report.fetched} fetched, "
             f"{report.applied} applied, {report.unknown} unknown, {report.pushed} pushed, "
-            f"{report.push_failed} push failures"
+            f"{report.push_failed} push failures, {report.no_basis} not pushed (no basis)"
         )
         say(line + (f"; {report.error}" if report.error else ""))
     for name, reason in problems.items():

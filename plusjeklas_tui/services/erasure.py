@@ -8,6 +8,8 @@ the rule or the request's reason *category*, who, which categories were kept and
 and, in the same transaction, one :class:`~plusjeklas_tui.models.DeletionTask` per enabled
 provider that holds a copy (the transactional outbox; ``services/deletions.py`` delivers them).
 A crash before commit leaves the subject untouched; after commit, erased with all its tasks.
+When a retention rule erases the subject, the open data-subject requests about it are settled
+against the receipt in the same transaction (:func:`requests.settle_for_erasure`).
 
 Why a reason category and not free text for requests: staff would type who asked and why
 ("mevrouw Jansen belde ..."), which is personal data the receipt must not hold. GDPR art. 17(1)
@@ -667,6 +669,10 @@ def _result(
 
 
 def _write_receipt(session: Session, staff: StaffMember, result: ErasureResult) -> ErasureReceipt:
+    """The receipt; and, before the subject's rows go, the open data-subject requests about it
+    are settled against it (erased by a retention rule: scrubbed, linked, closed)."""
+    from plusjeklas_tui.services.requests import settle_for_erasure
+
     receipt = ErasureReceipt(
         subject_type=result.subject_type,
         subject_id=result.subject_id,
@@ -678,6 +684,16 @@ def _write_receipt(session: Session, staff: StaffMember, result: ErasureResult) 
     )
     session.add(receipt)
     session.flush()
+    assert receipt.id is not None
+    settle_for_erasure(
+        session,
+        staff,
+        subject_type=result.subject_type,
+        subject_id=result.subject_id,
+        administrator_ids=result.administrators,
+        receipt_id=receipt.id,
+        basis=result.basis,
+    )
     return receipt
 
 

@@ -4,6 +4,9 @@ The screen gets frozen dataclasses, never ORM objects: they can cross from the w
 to the UI thread, be compared (an unchanged record is not redrawn on auto-refresh) and never
 lazy-load behind the session's back.
 
+The data-subject requests about the school and its people come along (kind, status, deadline,
+days left, a restriction in force; never who asked), so the record shows them at a glance.
+
 The IBAN is the one value the view never carries in full: it holds only the masked form.
 Seeing the whole IBAN is a separate, audited step (:func:`reveal_iban`) that needs the
 ``reveal`` permission.
@@ -32,6 +35,7 @@ from plusjeklas_tui.models import (
     Subscription,
 )
 from plusjeklas_tui.services import audit, records
+from plusjeklas_tui.services import requests as subject_requests
 from plusjeklas_tui.services.deadlines import RetentionRule, as_date, clock_starts, urgency
 from plusjeklas_tui.staff import Permission, StaffMember
 from plusjeklas_tui.validation import mask_iban
@@ -44,6 +48,7 @@ __all__ = [
     "OrganisationView",
     "ProviderLinkView",
     "RecordView",
+    "RequestView",
     "RetentionView",
     "SubscriptionView",
     "load_record",
@@ -156,6 +161,36 @@ class AuditView:
 
 
 @dataclass(frozen=True)
+class RequestView:
+    """A data-subject request about the school or one of its people: no requester details
+    (those are on the Requests screen), only what staff need to see at a glance."""
+
+    id: int
+    kind: str
+    status: str
+    administrator_id: int | None
+    """The person it is about; None for the school itself."""
+    subject_name: str | None
+    """The person's name while they are on this record; None for the school."""
+    received_on: dt.date
+    due_on: dt.date
+    """The deadline in force (the extended one once extended)."""
+    days_left: int | None
+    """Calendar days to the deadline (negative: overdue); None once closed."""
+    overdue: bool
+    extended: bool
+    tell_by: dt.date | None
+    """Extended and the person not yet told: tell them by this date."""
+    outcome: str | None
+    restricted: bool
+    """A restriction (GDPR art. 18) in force: the subject's data may only be stored."""
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+
+@dataclass(frozen=True)
 class RecordView:
     organisation: OrganisationView
     retention: RetentionView
@@ -168,9 +203,16 @@ class RecordView:
     """Newest first, at most :data:`AUDIT_LIMIT`."""
     audit_truncated: bool
     purposes: tuple[str, ...]
+    requests: tuple[RequestView, ...] = ()
+    """Open ones first by deadline, then closed ones newest first."""
 
     def administrator(self, administrator_id: int) -> AdministratorView | None:
         return next((a for a in self.administrators if a.id == administrator_id), None)
+
+    @property
+    def restrictions(self) -> tuple[RequestView, ...]:
+        """The restrictions in force on the school or its people."""
+        return tuple(r for r in self.requests if r.restricted)
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -236,6 +278,41 @@ def _detail_text(detail: str) -> str:
     return " ".join(parts)
 
 
+def _requests(
+    session: Session,
+    organisation_id: int,
+    names: dict[int, str],
+    today: dt.date,
+) -> tuple[RequestView, ...]:
+    found = subject_requests.requests_about(
+        session, organisation_id=organisation_id, administrator_ids=list(names)
+    )
+    views = []
+    for request in found:
+        row = subject_requests.row_of(request, today)
+        person = row.administrator_id if row.subject_type == "administrator" else None
+        views.append(
+            RequestView(
+                id=row.id,
+                kind=row.kind,
+                status=row.status,
+                administrator_id=person,
+                subject_name=None if person is None else names.get(person),
+                received_on=row.received_on,
+                due_on=row.due_on,
+                days_left=row.days_left,
+                overdue=row.overdue,
+                extended=row.extended,
+                tell_by=row.tell_by,
+                outcome=row.outcome,
+                restricted=row.restricted,
+            )
+        )
+    open_ones = sorted((v for v in views if v.is_open), key=lambda v: (v.due_on, v.id))
+    closed = sorted((v for v in views if not v.is_open), key=lambda v: -v.id)
+    return (*open_ones, *closed)
+
+
 def load_record(
     engine: Engine,
     organisation_id: int,
@@ -297,6 +374,7 @@ def load_record(
         )
         names = {a.id: a.name for a in administrators}
         admin_ids = list(names)
+        requests = _requests(session, organisation_id, names, today)
 
         consent_events: tuple[ConsentEventView, ...] = ()
         if admin_ids:
@@ -387,6 +465,7 @@ def load_record(
         audit=audit_views,
         audit_truncated=len(events) > audit_limit,
         purposes=tuple(dict.fromkeys([*purposes, *(e.purpose for e in consent_events)])),
+        requests=requests,
     )
 
 

@@ -63,6 +63,9 @@ CONSENT_WITHDRAWN = "consent_withdrawn"
 RECTIFIED = "rectified"
 RESTRICTED = "restricted"
 REFUSED = "refused"
+ERASED_BY_RETENTION = "erased_by_retention"
+"""A request closed because the retention rules erased its subject (see
+:func:`settle_for_erasure`); the receipt it links to says which rule."""
 
 OUTCOMES: dict[str, tuple[str, ...]] = {
     RequestKind.ACCESS: (EXPORTED,),
@@ -486,14 +489,25 @@ def active_restrictions(session: Session) -> list[DataSubjectRequest]:
 
 
 def requests_about(
-    session: Session, *, organisation_id: int | None = None, administrator_id: int | None = None
+    session: Session,
+    *,
+    organisation_id: int | None = None,
+    administrator_id: int | None = None,
+    administrator_ids: Collection[int] = (),
 ) -> list[DataSubjectRequest]:
-    """The requests about an organisation (and its people) or one administrator."""
+    """The requests about an organisation (and its people) or one administrator, by number.
+
+    ``administrator_ids`` adds requests about those people even when the request names another
+    school (the person moved after asking): the record view passes the school's people."""
     conditions = []
     if organisation_id is not None:
         conditions.append(DataSubjectRequest.organisation_id == organisation_id)
     if administrator_id is not None:
         conditions.append(DataSubjectRequest.administrator_id == administrator_id)
+    if administrator_ids:
+        conditions.append(
+            DataSubjectRequest.administrator_id.in_(sorted(set(administrator_ids)))  # type: ignore[union-attr]
+        )
     if not conditions:
         return []
     return list(
@@ -670,6 +684,67 @@ def scrub_requester(request: DataSubjectRequest) -> None:
     request.extension_reason = None
     request.note = None
     request.scrubbed_at = utcnow()
+
+
+def settle_for_erasure(
+    session: Session,
+    staff: StaffMember,
+    *,
+    subject_type: str,
+    subject_id: int,
+    administrator_ids: Collection[int],
+    receipt_id: int,
+    basis: str,
+) -> list[int]:
+    """Close the open requests about a subject the retention rules are erasing; their ids.
+
+    Called by the erasure itself (:mod:`plusjeklas_tui.services.erasure`), in its transaction
+    and before the subject's rows go (the request's foreign keys would become NULL and nothing
+    would say which requests were about it). Each open request about the organisation or one of
+    its people (or about the one administrator) is linked to the receipt, its requester's
+    details are scrubbed, and it is closed as ``completed`` with outcome
+    :data:`ERASED_BY_RETENTION`.
+
+    Why closed rather than left open: the requester's name and address would otherwise outlive
+    the data they asked about, past its retention deadline; and once they are scrubbed, nobody
+    could answer the person anyway. Kind, dates and the receipt remain, proving what happened.
+
+    An erasure on request (basis ``request``) settles nothing here: :func:`erase_for_request`
+    closes its own request, and other open requests about that subject stay open with their
+    requester's details, so staff can still tell the person their data was erased.
+    """
+    from plusjeklas_tui.services.retention import REQUEST
+
+    if basis == REQUEST:
+        return []
+    query = select(DataSubjectRequest).where(DataSubjectRequest.status == RequestStatus.OPEN)
+    if subject_type == ORGANISATION:
+        about = [DataSubjectRequest.organisation_id == subject_id]
+        people = sorted(set(administrator_ids))
+        if people:
+            about.append(DataSubjectRequest.administrator_id.in_(people))  # type: ignore[union-attr]
+        query = query.where(or_(*about))
+    else:
+        query = query.where(DataSubjectRequest.administrator_id == subject_id)
+    settled: list[int] = []
+    for request in session.scalars(
+        query.order_by(DataSubjectRequest.id).with_for_update()  # type: ignore[arg-type]
+    ):
+        assert request.id is not None
+        request.erasure_receipt_id = receipt_id
+        scrub_requester(request)
+        _close(
+            session,
+            staff,
+            request,
+            RequestStatus.COMPLETED,
+            ERASED_BY_RETENTION,
+            None,
+            receipt=receipt_id,
+            rule=basis,
+        )
+        settled.append(request.id)
+    return settled
 
 
 def erase_for_request(

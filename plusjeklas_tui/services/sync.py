@@ -12,8 +12,13 @@ a provider that raises, hangs or returns garbage fails its own run, with a reada
 the run and a :class:`ProviderFailure` row, and never stops the other providers.
 
 What the provider says is applied conservatively: an unsubscribe or a cleaned address at the
-newsletter provider is a withdrawal here (source ``provider:<name>``); nothing a provider says
-ever grants consent or re-subscribes anyone; members we do not know are counted, not imported.
+newsletter provider is a withdrawal here (source ``provider:<name>``) — of a grant, or, for a
+person with no newsletter history here (a contact on the existing-customer basis), an objection
+that ends that basis for good. It is recorded once: only when the link did not already hold the
+person as unsubscribed before the pull. That is also how our own unsubscribe of a lapsed customer
+basis is told apart — the push marks the link unsubscribed, so the next pull seeing it is no news
+and invents no objection. Nothing a provider says ever grants consent or re-subscribes anyone;
+members we do not know are counted, not imported.
 
 Newsletter pushes are gated on the person's basis (see ``services/newsletter_basis.py``): a
 grant without proof, or a contact change of someone with no basis, is not pushed — it is
@@ -396,6 +401,8 @@ class _Sync:
         if administrator is None or administrator.id is None:
             self.counts.unknown += 1
             return
+        link = self._link(session, "administrator", administrator.id)
+        known_before = link.status if link is not None else None
         self._upsert_link(
             session,
             "administrator",
@@ -406,9 +413,22 @@ class _Sync:
         )
         if member.status not in WITHDRAWN_AT_PROVIDER:
             return
+        if known_before in WITHDRAWN_AT_PROVIDER:
+            # Not news: the link already said so before this pull, because our own push made
+            # it (a lapsed customer basis, a withdrawal here) or an earlier pull saw it. Taking
+            # it as the person's act would invent an objection they never made.
+            return
         for purpose in self.provider.info.purposes:
             latest = _latest_consent(session, administrator.id, purpose)
-            if latest is None or latest.action != ConsentAction.GRANTED:
+            if latest is None:
+                if purpose == basis.NEWSLETTER:
+                    # Left the newsletter there with no consent history here: a contact on the
+                    # existing-customer basis (or one added there by hand) objected. Recorded
+                    # once (the history is no longer empty); it ends a customer basis for good.
+                    when = min(member.changed_at or utcnow(), utcnow())
+                    self._withdrawn_there(session, administrator.id, purpose, member, when)
+                continue
+            if latest.action != ConsentAction.GRANTED:
                 continue
             if (
                 member.changed_at is not None
@@ -417,18 +437,29 @@ class _Sync:
                 continue  # granted here after it left there: the push decides, not this pull
             # never before the grant it withdraws (the provider's clock has whole seconds)
             when = min(max(member.changed_at or utcnow(), latest.occurred_at), utcnow())
-            record_consent(
-                session,
-                self.staff,
-                administrator.id,
-                purpose,
-                ConsentAction.WITHDRAWN,
-                f"{self.provider.info.title}: member status {member.status}",
-                source=f"provider:{self.name}",
-                occurred_at=when,
-                purposes=self.purposes,
-            )
-            self.counts.applied += 1
+            self._withdrawn_there(session, administrator.id, purpose, member, when)
+
+    def _withdrawn_there(
+        self,
+        session: Session,
+        administrator_id: int,
+        purpose: str,
+        member: MemberStatus,
+        when: dt.datetime,
+    ) -> None:
+        """Record a withdrawal the provider told us of (source ``provider:<name>``)."""
+        record_consent(
+            session,
+            self.staff,
+            administrator_id,
+            purpose,
+            ConsentAction.WITHDRAWN,
+            f"{self.provider.info.title}: member status {member.status}",
+            source=f"provider:{self.name}",
+            occurred_at=when,
+            purposes=self.purposes,
+        )
+        self.counts.applied += 1
 
     def _apply_payment(self, session: Session, payment: PaymentStatus) -> None:
         link = self._link_by_external_id(session, payment.external_id)

@@ -31,6 +31,7 @@ The modules, each with one job (a module only imports those above it):
 * :mod:`.generator` -- the pure, seeded generator of records;
 * :mod:`.rows` -- records to table rows: ids, driver formats, encryption, blind indexes;
 * :mod:`.pipeline` -- encoded batches, in this process or a forked worker;
+* :mod:`.privacy_office` -- a few requests, breaches and feedback marks, once per demo;
 * :mod:`.writer` -- :func:`generate`: one transaction into an empty database;
 * :mod:`.installation` -- :func:`prepare_demo`: the demo folder, its config and key.
 

@@ -23,6 +23,7 @@ from plusjeklas_tui.services.demo.pipeline import (
     encoded_batches_in_worker,
     use_worker,
 )
+from plusjeklas_tui.services.demo.privacy_office import add_privacy_office
 from plusjeklas_tui.services.demo.records import DemoCounts
 from plusjeklas_tui.services.demo.rows import INSERT_COLUMNS, Rows, next_ids
 from plusjeklas_tui.services.demo.values import BRIN_CAPACITY
@@ -106,6 +107,8 @@ def generate(
     The database must be migrated and hold no organisations yet: demo ids are assigned here,
     and demo BRINs would collide with real ones. Everything is one transaction: an error
     leaves the database as it was. The generation is audited (``demo.generate``, counts only).
+    The privacy office's few records (:mod:`.privacy_office`) are added in the same transaction,
+    by *actor* through the services (each audited as staff's own work would be).
 
     ``parallel`` runs generation and encryption in a second process while this one writes;
     by default from :data:`~.pipeline.PARALLEL_FROM_SCHOOLS` schools on, where fork is
@@ -160,6 +163,10 @@ def generate(
                             session, actor, "demo.generate", "organisation", None,
                             seed=seed, **vars(counts),
                         )  # fmt: skip
+                        # once per demo, not per school: requests, breaches, feedback marks
+                        add_privacy_office(
+                            session, _staff(actor), seed=seed, today=plan.today, now=plan.now
+                        )
                         session.flush()
             finally:
                 _set_sqlite_cache(conn, DEFAULT_CACHE_KIB)
@@ -167,6 +174,11 @@ def generate(
         if gc_was_enabled:
             gc.enable()
     return counts
+
+
+def _staff(actor: StaffMember | str) -> StaffMember:
+    """The staff member the demo's privacy-office records are made by (an editor at least)."""
+    return actor if isinstance(actor, StaffMember) else StaffMember(actor, "editor")
 
 
 def _set_sqlite_cache(conn: Connection, kib: int) -> None:

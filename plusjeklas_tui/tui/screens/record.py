@@ -11,6 +11,11 @@ Viewers see no edit keys, and a form opened anyway would be refused by the servi
 is shown masked; ``r`` (admins only) shows it in full for :attr:`RecordScreen.reveal_seconds`
 and writes an audit event first.
 
+The school tab also lists the data-subject requests about the school and its people (kind,
+status, deadline and days left; hidden when there are none), and a line under the title marks
+a restriction of processing (GDPR art. 18) in force. Both come with the same load and reload:
+no timer of their own.
+
 The retention deadline is shown with its legal hold (who set it, when; the reason to admins).
 Admins set a hold with ``h`` (a reason is required) and lift it with ``H``, and erase the
 school on request with ``X`` (a GDPR ground, and the BRIN typed to confirm); the services
@@ -43,6 +48,7 @@ from plusjeklas_tui.services.legal_hold import HoldInfo
 from plusjeklas_tui.services.record_view import (
     AdministratorView,
     RecordView,
+    RequestView,
     load_record,
     reveal_iban,
 )
@@ -178,6 +184,73 @@ def provider_columns() -> list[Column]:
     ]
 
 
+def request_columns() -> list[Column]:
+    return [
+        _column("id", 5, "record.requests.col.id"),
+        _column("kind", 14, "record.requests.col.kind"),
+        _column("about", 18, "record.requests.col.about"),
+        _column("status", 14, "record.requests.col.status"),
+        _column("due", 10, "record.requests.col.due"),
+        _column("days", 6, "record.requests.col.days"),
+        _column("flags", 28, "record.requests.col.flags"),
+    ]
+
+
+def _whom(request: RequestView) -> str:
+    if request.administrator_id is None:
+        return t("record.requests.school")
+    if request.subject_name is None:
+        return t("requests.subject.administrator", id=request.administrator_id)
+    return _text(request.subject_name)
+
+
+def request_row(request: RequestView) -> Row:
+    """One request on the record: what it is, where it stands, what needs attention."""
+    flags: list[str] = []
+    if request.overdue:
+        flags.append(t("requests.flag.overdue"))
+    if request.tell_by is not None:
+        flags.append(t("requests.flag.tell", date=request.tell_by.isoformat()))
+    elif request.extended and request.is_open:
+        flags.append(t("requests.flag.extended"))
+    if request.restricted:
+        flags.append(t("requests.flag.restricted"))
+    status = _label("requests.status", request.status)
+    if request.outcome and not request.is_open:
+        status = f"{status} ({plain_text(request.outcome)})"
+    days = (
+        ""
+        if request.days_left is None
+        else Cell(
+            t("record.requests.days", days=request.days_left),
+            "bold red" if request.overdue else ("yellow" if request.days_left <= 7 else ""),
+        )
+    )
+    return Row(
+        request.id,
+        (
+            str(request.id),
+            _label("requests.kind", request.kind),
+            _whom(request),
+            status,
+            _date(request.due_on),
+            days,
+            Cell(", ".join(flags), "bold red" if request.restricted or request.overdue else ""),
+        ),
+    )
+
+
+def restriction_text(view: RecordView) -> str:
+    """The marker line: whom a restriction in force covers (empty: none)."""
+    restrictions = view.restrictions
+    if not restrictions:
+        return ""
+    which = "; ".join(
+        t("record.requests.restricted.one", whom=_whom(r), id=r.id) for r in restrictions
+    )
+    return t("record.requests.restricted", which=which)
+
+
 def audit_columns() -> list[Column]:
     return [
         _column("when", 16),
@@ -287,6 +360,26 @@ class RecordScreen(Screen[None]):
         height: auto;
         max-height: 8;
     }
+    RecordScreen #record-restricted {
+        display: none;
+        width: 100%;
+        padding: 0 1;
+        color: $text-error;
+        text-style: bold;
+    }
+    RecordScreen #record-restricted.-shown {
+        display: block;
+    }
+    RecordScreen .record-requests {
+        display: none;
+    }
+    RecordScreen .record-requests.-shown {
+        display: block;
+    }
+    RecordScreen #requests-table {
+        height: auto;
+        max-height: 8;
+    }
     RecordScreen #record-problem {
         display: none;
         width: 100%;
@@ -332,6 +425,7 @@ class RecordScreen(Screen[None]):
         yield Header()
         yield Label(Content(t("record.loading")), id="record-title")
         yield Label("", id="record-problem", markup=False)
+        yield Label("", id="record-restricted", markup=False)
         with TabbedContent(initial="tab-school", id="record-tabs"):
             with (
                 TabPane(t("record.tab.school"), id="tab-school"),
@@ -349,6 +443,14 @@ class RecordScreen(Screen[None]):
                     yield Label("", id="value-rule", markup=False)
                     yield Label(Content(t("record.retention.hold")), classes="record-label")
                     yield Label(Content(t("record.hold.none")), id="value-hold", markup=False)
+                yield Label(
+                    Content(t("record.requests")),
+                    classes="record-section record-requests",
+                    id="requests-section",
+                )
+                yield VirtualTable(
+                    Rows(), request_columns(), id="requests-table", classes="record-requests"
+                )
             with TabPane(t("record.tab.people"), id="tab-people"):
                 yield VirtualTable(
                     Rows(), people_columns(), id="people-table", empty_text=t("record.people.empty")
@@ -488,6 +590,7 @@ class RecordScreen(Screen[None]):
         self._show_subscriptions(view)
         self._show_providers(view)
         self._show_audit(view)
+        self._show_requests(view)
         self.refresh_bindings()
 
     def _show_retention(self, view: RecordView) -> None:
@@ -640,6 +743,15 @@ class RecordScreen(Screen[None]):
                 for link in view.provider_links
             ],
         )
+
+    def _show_requests(self, view: RecordView) -> None:
+        self._set_rows("requests-table", [request_row(r) for r in view.requests])
+        for widget in self.query(".record-requests"):
+            widget.set_class(bool(view.requests), "-shown")
+        marker = self.query_one("#record-restricted", Label)
+        text = restriction_text(view)
+        marker.update(Content(text))
+        marker.set_class(bool(text), "-shown")
 
     def _show_audit(self, view: RecordView) -> None:
         self._set_rows(
@@ -940,7 +1052,9 @@ class RecordScreen(Screen[None]):
         tabs = self.query_one("#record-tabs", TabbedContent)
         tabs.active = f"tab-{tab}"
         pane = self.query_one(f"#tab-{tab}", TabPane)
-        target = pane.query(VirtualTable).first() if pane.query(VirtualTable) else None
+        target: Any = None
+        if tab != "school":  # the school pane scrolls as a whole (its request list included)
+            target = pane.query(VirtualTable).first() if pane.query(VirtualTable) else None
         if target is None:
             target = self.query_one("#school-pane", VerticalScroll)
         target.focus()
