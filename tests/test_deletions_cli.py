@@ -17,16 +17,12 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 from plusjeklas_tui import db
-from plusjeklas_tui.cli import deletions as deletions_cli
 from plusjeklas_tui.cli import main
 from plusjeklas_tui.config import load_file
 from plusjeklas_tui.models import DeletionTask, ErasureReceipt
 from plusjeklas_tui.plugins import ONLY_ENV
 from plusjeklas_tui.services import deletions
 from plusjeklas_tui.sqltypes import utcnow
-
-if "deletions" not in main.commands:  # until cli/__init__.py registers it
-    deletions_cli.register(main)
 
 ConfigWriter = Callable[..., Path]
 PERSONAL = "jan.jansen@school.example"

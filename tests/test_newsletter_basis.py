@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from click.testing import CliRunner
+from newsletter_world import add_organisation, add_subscription
 from sqlalchemy import func, select
 
 from plusjeklas_tui.cli import main
@@ -31,38 +32,19 @@ def school(ctx: AppContext, *subscriptions: tuple[str, int, int | None]) -> int:
     """A school with subscriptions given as (status, start offset, end offset) in days."""
     n = next(_numbers)
     with session_scope(ctx.engine) as session:
-        org = records.create_organisation(
-            session,
-            ctx.staff,
-            records.validate_organisation(
-                {
-                    "name": f"School {n}",
-                    "street": "Kerkstraat 1",
-                    "postcode": "1234ab",
-                    "city": "Utrecht",
-                    "brin": f"{n:02d}AB",
-                    "phone": "030 123 4567",
-                }
-            ),
-        )
+        org_id = add_organisation(session, ctx, n)
         for i, (status, start, end) in enumerate(subscriptions):
-            records.add_subscription(
+            add_subscription(
                 session,
-                ctx.staff,
-                org.id,
-                records.validate_subscription(
-                    {
-                        "plan": f"plan {i}",
-                        "start_date": (TODAY + dt.timedelta(days=start)).isoformat(),
-                        "end_date": None
-                        if end is None
-                        else (TODAY + dt.timedelta(days=end)).isoformat(),
-                        "status": status,
-                    },
-                    today=TODAY,
-                ),
+                ctx,
+                org_id,
+                today=TODAY,
+                start=TODAY + dt.timedelta(days=start),
+                end=None if end is None else TODAY + dt.timedelta(days=end),
+                status=status,
+                plan=f"plan {i}",
             )
-        return org.id
+        return org_id
 
 
 def person(ctx: AppContext, organisation_id: int) -> int:

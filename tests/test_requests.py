@@ -521,18 +521,19 @@ def cli_new(config: Path, world: World, kind: str, *extra: str, user: str = "edd
 
 
 def test_cli_new_list_show_extend_and_told(config: Path, world: World) -> None:
+    today = amsterdam_today()  # now, not at collection: a run may pass midnight in Amsterdam
     request_id = cli_new(config, world, "access")
     listed = json.loads(cli(config, "list", "--json", "--open", user="eddie").stdout)
     (row,) = listed["requests"]
-    assert row["id"] == request_id and row["due_on"] == due_date(TODAY).isoformat()
-    assert row["days_left"] == (due_date(TODAY) - TODAY).days
+    assert row["id"] == request_id and row["due_on"] == due_date(today).isoformat()
+    assert row["days_left"] == (due_date(today) - amsterdam_today()).days
     assert listed["open"] == 1 and listed["overdue"] == 0
     shown = json.loads(cli(config, "show", str(request_id), "--json").stdout)
     assert shown["requester_email"] == world.anna_email and shown["brin"] == world.brin
     result = cli(config, "extend", str(request_id), "--reason", "busy", user="eddie")
     assert result.exit_code == 0 and "tell the person" in result.stderr
     table = cli(config, "list", user="eddie")
-    assert f"tell the person of the extension by {due_date(TODAY).isoformat()}" in table.stdout
+    assert f"tell the person of the extension by {due_date(today).isoformat()}" in table.stdout
     assert "1 extension(s) still to tell" in table.stderr
     assert world.anna_name not in table.stdout  # lists carry no personal data
     assert cli(config, "told", str(request_id), user="eddie").exit_code == 0

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner
 from requests_world import build, migrated_config
@@ -108,7 +109,9 @@ def test_a_legal_hold_shows_since_when_but_not_why(ctx: AppContext) -> None:
         legal_hold.set_hold(s, ctx.staff, school.id, "geschil met mevrouw Jansen")
     data = export(ctx, school.brin)
     hold = data["retained"]["legal_hold"]
-    assert hold is not None and hold["since"][:10] == local_today().isoformat()
+    assert hold is not None
+    since = dt.datetime.fromisoformat(hold["since"])  # a UTC moment; its day is Amsterdam's
+    assert since.astimezone(ZoneInfo("Europe/Amsterdam")).date() == local_today()
     assert "Jansen" not in json.dumps(data)
 
 

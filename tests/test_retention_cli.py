@@ -33,7 +33,6 @@ from sqlalchemy import func, select, text
 
 from plusjeklas_tui import db
 from plusjeklas_tui.cli import main
-from plusjeklas_tui.cli import retention as retention_cli
 from plusjeklas_tui.config import load_file
 from plusjeklas_tui.context import open_context
 from plusjeklas_tui.models import (
@@ -51,15 +50,9 @@ from plusjeklas_tui.services.deadlines import add_months
 from plusjeklas_tui.services.records import local_today
 from plusjeklas_tui.testing.mailchimp import DEFAULT_LIST_ID
 
-if "retention" not in main.commands:  # until cli/__init__.py registers it
-    retention_cli.register(main)
-
 REPO = Path(__file__).resolve().parent.parent
 TODAY = local_today()
-RUN_CLI = (
-    "import sys; from plusjeklas_tui.cli import main, retention; "
-    "'retention' in main.commands or retention.register(main); main()"
-)
+RUN_CLI = "from plusjeklas_tui.cli import main; main()"
 
 
 def ago(months: int) -> dt.date:

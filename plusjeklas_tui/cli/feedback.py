@@ -8,10 +8,15 @@ record a step with a required note; the note is stored encrypted and never print
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal
+
 import click
 
 from plusjeklas_tui.cli.common import CliState, emit_json, handle_errors, pass_state, say
 from plusjeklas_tui.db import session_scope
+
+if TYPE_CHECKING:
+    from plusjeklas_tui.services.feedback import FeedbackEntry
 
 # The services are imported by the commands that use them: every start of the staff app loads
 # this module to register the commands.
@@ -86,14 +91,7 @@ def list_command(state: CliState, show_all: bool, as_json: bool) -> None:
 @handle_errors
 def asked_command(state: CliState, organisation_id: int, note: str) -> None:
     """Record that the school with ORG_ID was asked for feedback."""
-    from plusjeklas_tui.services import feedback
-    from plusjeklas_tui.services.records import local_today
-
-    context = state.context()
-    with session_scope(context.engine) as session:
-        entry = feedback.mark_asked(
-            session, context.staff, organisation_id, note, local_today(), context.settings.retention
-        )
+    entry = _mark(state, "asked", organisation_id, note)
     say(
         f"organisation #{organisation_id} ({entry.brin}) marked asked about the subscription "
         f"that ended on {entry.ended_on.isoformat()}"
@@ -107,15 +105,23 @@ def asked_command(state: CliState, organisation_id: int, note: str) -> None:
 @handle_errors
 def answered_command(state: CliState, organisation_id: int, note: str) -> None:
     """Record the answer of the school with ORG_ID (it must have been marked asked)."""
+    entry = _mark(state, "answered", organisation_id, note)
+    say(f"organisation #{organisation_id} ({entry.brin}) marked answered")
+
+
+def _mark(
+    state: CliState, step: Literal["asked", "answered"], organisation_id: int, note: str
+) -> FeedbackEntry:
+    """Record *step* for the school with *organisation_id*, in one transaction."""
     from plusjeklas_tui.services import feedback
     from plusjeklas_tui.services.records import local_today
 
+    mark = feedback.mark_asked if step == "asked" else feedback.mark_answered
     context = state.context()
     with session_scope(context.engine) as session:
-        entry = feedback.mark_answered(
+        return mark(
             session, context.staff, organisation_id, note, local_today(), context.settings.retention
         )
-    say(f"organisation #{organisation_id} ({entry.brin}) marked answered")
 
 
 def _printable(text: str) -> str:

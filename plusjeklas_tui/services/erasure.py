@@ -357,7 +357,7 @@ def erase_organisation(
     if organisation is None:
         raise SubjectGone(f"organisation #{organisation_id} no longer exists")
     _refuse_if_held(session, organisation_id)
-    facts = _subscription_facts(session, organisation_id, today)
+    facts = subscription_facts(session, organisation_id, today)
     if basis == GENERAL:
         deadline = general_rule(settings).deadline(facts.clock_start)
         if not is_due(deadline, today):
@@ -473,15 +473,13 @@ def erase_organisation(
 
 
 @dataclass(frozen=True)
-class _SubscriptionFacts:
+class SubscriptionFacts:
     clock_start: dt.date | None
     had_subscription: bool
     last_payment_year: int
 
 
-def _subscription_facts(
-    session: Session, organisation_id: int, today: dt.date
-) -> _SubscriptionFacts:
+def subscription_facts(session: Session, organisation_id: int, today: dt.date) -> SubscriptionFacts:
     """The retention clock (the one query every screen uses) and the fiscal year of the last
     invoice: the year the last subscription ended, or this year while one runs."""
     clock = session.execute(clock_starts(today).where(Organisation.id == organisation_id)).first()
@@ -499,7 +497,7 @@ def _subscription_facts(
     ).one()
     last = as_date(last_end)
     year = today.year if (runs or last is None) else min(last, today).year
-    return _SubscriptionFacts(
+    return SubscriptionFacts(
         clock_start=None if clock is None else as_date(clock.clock_start),
         had_subscription=bool(count),
         last_payment_year=year,

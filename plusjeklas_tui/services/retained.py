@@ -10,7 +10,7 @@ an export, made while the subject is still here, says:
 * **legal_hold** — that a hold pauses the deletion, and since when (never its reason: free text
   staff typed, which may name people).
 * **kept_longer** — the categories kept beyond the general rule, computed with the erasure's
-  own facts and rule (:func:`erasure._subscription_facts`, :func:`payment_records_until`, the
+  own facts and rule (:func:`erasure.subscription_facts`, :func:`payment_records_until`, the
   configured legal basis), so the export says what a receipt written today would: the payment
   records at the payment provider and, when configured, the restricted local copy of name,
   address and IBAN. While a subscription runs the date is the earliest possible one: each new
@@ -44,7 +44,7 @@ from plusjeklas_tui.services.erasure import (
     LOCAL_PAYMENT_RECORD,
     PAYMENT_RECORDS,
     ProviderTarget,
-    _subscription_facts,
+    subscription_facts,
 )
 from plusjeklas_tui.services.legal_hold import current_hold
 from plusjeklas_tui.services.retention import (
@@ -84,7 +84,7 @@ def retained_section(
     organisation = session.get(Organisation, organisation_id)
     if organisation is None:
         raise NotFound(f"organisation #{organisation_id} does not exist")
-    facts = _subscription_facts(session, organisation_id, today)
+    facts = subscription_facts(session, organisation_id, today)
     deadline = general_rule(settings).deadline(facts.clock_start)
     general: dict[str, Any] = {
         "rule": GENERAL,

@@ -7,12 +7,18 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from collections.abc import Iterator
 
 import pytest
 import requests
 from click.testing import CliRunner
-from plusjeklas_plugins.mailchimp import MailchimpProvider
+from newsletter_world import (
+    add_customer_basis,
+    add_organisation,
+    add_subscription,
+    imitation,
+    mailchimp,
+    run_sync,
+)
 from plusjeklas_plugins.mailchimp.provider import subscriber_hash
 from sqlalchemy import select
 
@@ -20,65 +26,35 @@ from plusjeklas_tui.cli import main
 from plusjeklas_tui.context import AppContext
 from plusjeklas_tui.db import session_scope
 from plusjeklas_tui.models import ProviderFailure, Subscription, SubscriptionStatus
-from plusjeklas_tui.providers import ChangeKind, ProviderConfig, Subject
-from plusjeklas_tui.services import audience_check, records, sync
+from plusjeklas_tui.providers import ChangeKind, Subject
+from plusjeklas_tui.services import audience_check, records
 from plusjeklas_tui.services import newsletter_basis as nb
 from plusjeklas_tui.services.consent_proof import record_with_proof
 from plusjeklas_tui.services.records import local_today
 from plusjeklas_tui.testing.mailchimp import DEFAULT_LIST_ID, MailchimpImitation, timestamp
 
+__all__ = ["imitation"]  # the fixture, imported for pytest
+
 _numbers = itertools.count(20)
 TODAY = local_today()
-
-
-@pytest.fixture
-def imitation() -> Iterator[MailchimpImitation]:
-    with MailchimpImitation() as running:
-        yield running  # type: ignore[misc]
-
-
-def mailchimp(imitation: MailchimpImitation) -> MailchimpProvider:
-    return MailchimpProvider(
-        ProviderConfig(
-            "mailchimp", imitation.url, imitation.api_key, 5.0, {"list_id": DEFAULT_LIST_ID}
-        )
-    )
 
 
 def school(ctx: AppContext, status: str | None) -> int:
     n = next(_numbers)
     with session_scope(ctx.engine) as session:
-        org = records.create_organisation(
-            session,
-            ctx.staff,
-            records.validate_organisation(
-                {
-                    "name": f"School {n}",
-                    "street": "Kerkstraat 1",
-                    "postcode": "1234ab",
-                    "city": "Utrecht",
-                    "brin": f"{n:02d}AB",
-                    "phone": "030 123 4567",
-                }
-            ),
-        )
+        org_id = add_organisation(session, ctx, n)
         if status is not None:
             ended = status == "ended"
-            records.add_subscription(
+            add_subscription(
                 session,
-                ctx.staff,
-                org.id,
-                records.validate_subscription(
-                    {
-                        "plan": "school",
-                        "start_date": (TODAY - dt.timedelta(days=400)).isoformat(),
-                        "end_date": (TODAY - dt.timedelta(days=5)).isoformat() if ended else None,
-                        "status": status,
-                    },
-                    today=TODAY,
-                ),
+                ctx,
+                org_id,
+                today=TODAY,
+                start=TODAY - dt.timedelta(days=400),
+                end=TODAY - dt.timedelta(days=5) if ended else None,
+                status=status,
             )
-        return org.id
+        return org_id
 
 
 def email_of(n: int) -> str:
@@ -116,22 +92,7 @@ def grant(ctx: AppContext, person_id: int, evidence: str | None, source: str = "
 
 def customer(ctx: AppContext, person_id: int) -> None:
     with session_scope(ctx.engine) as session:
-        nb.record_customer_basis(
-            session,
-            ctx.staff,
-            person_id,
-            collected_at=dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC),
-            objection_text_version="bestelformulier-2025-03",
-            evidence="order form 2025-0412",
-        )
-
-
-def run(ctx: AppContext, imitation: MailchimpImitation) -> sync.SyncReport:
-    (report,) = sync.sync(
-        ctx.engine, [mailchimp(imitation)], ctx.staff, ctx.settings.consent_purposes
-    )
-    assert report.ok, report.error
-    return report
+        add_customer_basis(session, ctx, person_id)
 
 
 def status_at(imitation: MailchimpImitation, email: str) -> str | None:
@@ -164,7 +125,7 @@ def test_a_contact_without_a_basis_is_never_pushed(
     customer(ctx, client)
     customer(ctx, former)  # a sale once, but the school no longer pays
 
-    report = run(ctx, imitation)
+    report = run_sync(ctx, imitation)
 
     assert status_at(imitation, consented_email) == "subscribed"
     assert status_at(imitation, client_email) == "subscribed"
@@ -188,7 +149,7 @@ def test_a_contact_without_a_basis_is_never_pushed(
     assert imitation.member_tags(client_email) == ["newsletter", "service"]
 
     # nothing changes on the next run: nobody without a basis slips through later
-    report = run(ctx, imitation)
+    report = run_sync(ctx, imitation)
     assert report.pushed == 0 and report.no_basis == 0
     assert imitation.members_count() == 2
 
@@ -203,7 +164,7 @@ def test_a_contact_without_a_basis_is_never_pushed(
             "asked by e-mail",
             purposes=ctx.settings.consent_purposes,
         )
-    report = run(ctx, imitation)
+    report = run_sync(ctx, imitation)
     assert status_at(imitation, consented_email) == "unsubscribed"
     assert imitation.member_tags(consented_email) == ["service"]
     with session_scope(ctx.engine) as session:
@@ -216,7 +177,7 @@ def test_a_contact_without_a_basis_is_never_pushed(
             ),
             expected_version=1,
         )
-    report = run(ctx, imitation)
+    report = run_sync(ctx, imitation)
     assert report.no_basis == 1 and report.pushed == 0
     assert imitation.member("nieuw@school.example") is None
     assert status_at(imitation, consented_email) == "unsubscribed"
@@ -238,24 +199,24 @@ def test_a_lapsed_customer_basis_unsubscribes_and_nothing_resubscribes_a_leaver(
     leaver, leaver_email = person(ctx, org)
     customer(ctx, client)
     customer(ctx, leaver)
-    run(ctx, imitation)
+    run_sync(ctx, imitation)
     assert status_at(imitation, client_email) == "subscribed"
 
     imitation.set_status(leaver_email, "unsubscribed")  # objects through the unsubscribe link
     set_subscription(ctx, org, "ended", TODAY - dt.timedelta(days=1))  # the school stops paying
-    run(ctx, imitation)
+    run_sync(ctx, imitation)
     assert status_at(imitation, client_email) == "unsubscribed"
     assert imitation.member_tags(client_email) == []  # neither newsletter nor service mail
     assert status_at(imitation, leaver_email) == "unsubscribed"
 
     set_subscription(ctx, org, "active", None)  # paying again
-    run(ctx, imitation)
-    run(ctx, imitation)
+    run_sync(ctx, imitation)
+    run_sync(ctx, imitation)
     assert status_at(imitation, leaver_email) == "unsubscribed"  # left: stays left
     assert status_at(imitation, client_email) == "unsubscribed"  # only consent brings back
 
     grant(ctx, leaver, None, source="import")  # a grant nobody can prove is no way back either
-    run(ctx, imitation)
+    run_sync(ctx, imitation)
     assert status_at(imitation, leaver_email) == "unsubscribed"
     # a month later the client asks for the newsletter again: proven consent brings them back
     members = imitation.state["lists"][DEFAULT_LIST_ID]["members"]
@@ -263,7 +224,7 @@ def test_a_lapsed_customer_basis_unsubscribes_and_nothing_resubscribes_a_leaver(
         dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
     )
     grant(ctx, client, "asked to get the newsletter again, mail of today")
-    run(ctx, imitation)
+    run_sync(ctx, imitation)
     assert status_at(imitation, client_email) == "subscribed"
     assert imitation.member_tags(client_email) == ["newsletter", "service"]
 
@@ -276,7 +237,7 @@ def test_audience_checked_member_by_member(ctx: AppContext, imitation: Mailchimp
     left, left_email = person(ctx, paying)
     grant(ctx, ok, "web form v2")
     grant(ctx, left, "web form v2")
-    run(ctx, imitation)  # ok and left are subscribed by the push
+    run_sync(ctx, imitation)  # ok and left are subscribed by the push
     grant(ctx, missing, "web form v2")  # consent here, never pushed
     imitation.add_member(stray_email)  # subscribed there (someone added them by hand)
     stranger = imitation.add_member("stranger@elsewhere.example")
@@ -320,7 +281,7 @@ def test_audience_checked_member_by_member(ctx: AppContext, imitation: Mailchimp
 def test_a_matching_audience_is_ok(ctx: AppContext, imitation: MailchimpImitation) -> None:
     anna, _ = person(ctx, school(ctx, "active"))
     customer(ctx, anna)
-    run(ctx, imitation)
+    run_sync(ctx, imitation)
     report = audience_check.check_audience(ctx.engine, mailchimp(imitation), ctx.staff)
     assert report.ok and report.matched == 1 and report.with_basis == 1
 
@@ -405,7 +366,7 @@ def test_cli_audience_check_exits_1_on_mismatches_and_prints_ids_only(
     result = runner.invoke(main, command)
     assert result.exit_code == 1, result.output
     assert f"missing-there  administrator #{anna}" in result.stdout
-    run(ctx, imitation)
+    run_sync(ctx, imitation)
     stray = imitation.add_member("stray@school.example")
     result = runner.invoke(main, [*command, "--json"])
     assert result.exit_code == 1, result.output

@@ -6,73 +6,47 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
 
 import pytest
-from plusjeklas_plugins.mailchimp import MailchimpProvider
+from newsletter_world import (
+    add_customer_basis,
+    add_organisation,
+    add_subscription,
+    imitation,
+    run_sync,
+)
 from sqlalchemy import select
 
 from plusjeklas_tui.context import AppContext
 from plusjeklas_tui.db import session_scope
 from plusjeklas_tui.models import ConsentEvent, Subscription, SubscriptionStatus
-from plusjeklas_tui.providers import ProviderConfig
 from plusjeklas_tui.services import newsletter_basis as nb
 from plusjeklas_tui.services import records, sync
 from plusjeklas_tui.services.consent_proof import record_with_proof
 from plusjeklas_tui.services.records import local_today
-from plusjeklas_tui.testing.mailchimp import DEFAULT_LIST_ID, MailchimpImitation
+from plusjeklas_tui.testing.mailchimp import MailchimpImitation
 from plusjeklas_tui.validation import ValidationErrors
+
+__all__ = ["imitation"]  # the fixture, imported for pytest
 
 _numbers = itertools.count(60)
 TODAY = local_today()
 
 
-@pytest.fixture
-def imitation() -> Iterator[MailchimpImitation]:
-    with MailchimpImitation() as running:
-        yield running  # type: ignore[misc]
-
-
-def mailchimp(imitation: MailchimpImitation) -> MailchimpProvider:
-    return MailchimpProvider(
-        ProviderConfig(
-            "mailchimp", imitation.url, imitation.api_key, 5.0, {"list_id": DEFAULT_LIST_ID}
-        )
-    )
-
-
 def paying_school(ctx: AppContext) -> int:
     n = next(_numbers)
     with session_scope(ctx.engine) as session:
-        org = records.create_organisation(
+        org_id = add_organisation(session, ctx, n, "CD")
+        add_subscription(
             session,
-            ctx.staff,
-            records.validate_organisation(
-                {
-                    "name": f"School {n}",
-                    "street": "Kerkstraat 1",
-                    "postcode": "1234ab",
-                    "city": "Utrecht",
-                    "brin": f"{n:02d}CD",
-                    "phone": "030 123 4567",
-                }
-            ),
+            ctx,
+            org_id,
+            today=TODAY,
+            start=TODAY - dt.timedelta(days=400),
+            end=None,
+            status="active",
         )
-        records.add_subscription(
-            session,
-            ctx.staff,
-            org.id,
-            records.validate_subscription(
-                {
-                    "plan": "school",
-                    "start_date": (TODAY - dt.timedelta(days=400)).isoformat(),
-                    "end_date": None,
-                    "status": "active",
-                },
-                today=TODAY,
-            ),
-        )
-        return org.id
+        return org_id
 
 
 def customer_contact(ctx: AppContext, organisation_id: int) -> tuple[int, str]:
@@ -88,23 +62,8 @@ def customer_contact(ctx: AppContext, organisation_id: int) -> tuple[int, str]:
                 {"name": f"Karel {n}", "email": email, "phones": "0612345678"}
             ),
         )
-        nb.record_customer_basis(
-            session,
-            ctx.staff,
-            row.id,
-            collected_at=dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC),
-            objection_text_version="bestelformulier-2025-03",
-            evidence="order form 2025-0412",
-        )
+        add_customer_basis(session, ctx, row.id)
         return row.id, email
-
-
-def run(ctx: AppContext, imitation: MailchimpImitation) -> sync.SyncReport:
-    (report,) = sync.sync(
-        ctx.engine, [mailchimp(imitation)], ctx.staff, ctx.settings.consent_purposes
-    )
-    assert report.ok, report.error
-    return report
 
 
 def newsletter_events(ctx: AppContext, person_id: int) -> list[tuple[str, str]]:
@@ -140,12 +99,12 @@ def test_a_customer_contact_who_unsubscribes_there_has_withdrawn_here_once(
     org = paying_school(ctx)
     karel, karel_email = customer_contact(ctx, org)
     stays, stays_email = customer_contact(ctx, org)
-    run(ctx, imitation)
+    run_sync(ctx, imitation)
     assert imitation.member(karel_email)["status"] == "subscribed"  # type: ignore[index]
     assert standing_reason(ctx, karel) == "customer"
 
     imitation.set_status(karel_email, "unsubscribed")  # the unsubscribe link in a newsletter
-    report = run(ctx, imitation)
+    report = run_sync(ctx, imitation)
 
     assert report.applied == 1
     assert newsletter_events(ctx, karel) == [("withdrawn", "provider:mailchimp")]
@@ -161,11 +120,11 @@ def test_a_customer_contact_who_unsubscribes_there_has_withdrawn_here_once(
 
     # once: later syncs (incremental and full) add nothing and push nothing back
     for _ in range(2):
-        report = run(ctx, imitation)
+        report = run_sync(ctx, imitation)
         assert report.applied == 0 and report.pushed == 0
     with session_scope(ctx.engine) as session:
         sync.provider_state(session, "mailchimp").sync_checkpoint = None  # a full pull
-    report = run(ctx, imitation)
+    report = run_sync(ctx, imitation)
     assert report.applied == 0 and report.fetched == 2
     assert newsletter_events(ctx, karel) == [("withdrawn", "provider:mailchimp")]
     assert imitation.member(karel_email)["status"] == "unsubscribed"  # type: ignore[index]
@@ -202,23 +161,23 @@ def test_our_own_unsubscribe_for_a_lapsed_basis_is_no_objection(
             text_version=None,
             purposes=ctx.settings.consent_purposes,
         )
-    run(ctx, imitation)
+    run_sync(ctx, imitation)
     assert imitation.member(karel_email)["status"] == "subscribed"  # type: ignore[index]
     assert imitation.member(proofless_email)["status"] == "subscribed"  # type: ignore[index]
 
     stop_paying(ctx, org)  # the basis lapses: we unsubscribe both ourselves
-    run(ctx, imitation)
+    run_sync(ctx, imitation)
     assert imitation.member(karel_email)["status"] == "unsubscribed"  # type: ignore[index]
     assert imitation.member(proofless_email)["status"] == "unsubscribed"  # type: ignore[index]
 
-    report = run(ctx, imitation)  # the pull now sees the unsubscribes we made
+    report = run_sync(ctx, imitation)  # the pull now sees the unsubscribes we made
     assert report.fetched == 2 and report.applied == 0
     assert newsletter_events(ctx, karel) == []
     assert newsletter_events(ctx, proofless) == [("granted", "import")]
     assert standing_reason(ctx, karel) == "customer-not-paying"
 
     stop_paying(ctx, org, "active")  # paying again: the basis holds again, nothing invented
-    run(ctx, imitation)
+    run_sync(ctx, imitation)
     assert newsletter_events(ctx, karel) == []
     assert standing_reason(ctx, karel) == "customer"
     # and still nothing here re-subscribes a member the provider holds as unsubscribed
@@ -231,10 +190,10 @@ def test_an_unsubscribe_there_before_our_lapse_push_is_their_objection(
 ) -> None:
     org = paying_school(ctx)
     karel, karel_email = customer_contact(ctx, org)
-    run(ctx, imitation)
+    run_sync(ctx, imitation)
     stop_paying(ctx, org)  # lapsed here, not yet pushed...
     imitation.set_status(karel_email, "cleaned")  # ...and the address bounced there meanwhile
-    report = run(ctx, imitation)
+    report = run_sync(ctx, imitation)
     assert report.applied == 1 and report.pushed == 0  # nothing left to unsubscribe
     assert newsletter_events(ctx, karel) == [("withdrawn", "provider:mailchimp")]
     stop_paying(ctx, org, "active")

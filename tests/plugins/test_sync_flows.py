@@ -4,11 +4,10 @@ plugin and SDK, and the imitation over HTTP; cancel and resume; a broken plugin 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import broken_plugins
 import pytest
-from plusjeklas_plugins.mailchimp import MailchimpProvider
+from newsletter_world import add_organisation, imitation, mailchimp
 from sqlalchemy import select
 
 from plusjeklas_tui.context import AppContext
@@ -18,41 +17,16 @@ from plusjeklas_tui.providers import ProviderConfig
 from plusjeklas_tui.services import records, sync
 from plusjeklas_tui.testing.mailchimp import DEFAULT_LIST_ID, MailchimpImitation
 
-
-@pytest.fixture
-def imitation() -> Iterator[MailchimpImitation]:
-    with MailchimpImitation() as running:
-        yield running  # type: ignore[misc]
-
-
-def mailchimp(imitation: MailchimpImitation) -> MailchimpProvider:
-    return MailchimpProvider(
-        ProviderConfig(
-            "mailchimp", imitation.url, imitation.api_key, 5.0, {"list_id": DEFAULT_LIST_ID}
-        )
-    )
+__all__ = ["imitation"]  # the fixture, imported for pytest
 
 
 def add_person(ctx: AppContext, n: int, consent: str | None = "granted") -> int:
     with session_scope(ctx.engine) as session:
-        org = records.create_organisation(
-            session,
-            ctx.staff,
-            records.validate_organisation(
-                {
-                    "name": f"School {n}",
-                    "street": "Kerkstraat 1",
-                    "postcode": "1234ab",
-                    "city": "Utrecht",
-                    "brin": f"{n:02d}AB",
-                    "phone": "030 123 4567",
-                }
-            ),
-        )
+        org_id = add_organisation(session, ctx, n)
         person = records.add_administrator(
             session,
             ctx.staff,
-            org.id,
+            org_id,
             records.validate_administrator(
                 {"name": f"Anna {n}", "email": f"anna{n}@school.example", "phones": "0612345678"}
             ),

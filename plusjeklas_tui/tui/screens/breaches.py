@@ -82,16 +82,6 @@ class BreachesScreen(Screen[None]):
     ]
 
     DEFAULT_CSS: ClassVar[str] = """
-    BreachesScreen #breaches-title {
-        width: 100%;
-        padding: 0 1;
-        text-style: bold;
-        background: $panel;
-    }
-    BreachesScreen #breaches-summary {
-        width: 100%;
-        padding: 0 1;
-    }
     BreachesScreen #breaches-summary.-overdue {
         color: $text-error;
         text-style: bold;
@@ -111,8 +101,8 @@ class BreachesScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Label(Content(t("breaches.title")), id="breaches-title")
-        yield Label(Content(t("breaches.loading")), id="breaches-summary")
+        yield Label(Content(t("breaches.title")), id="breaches-title", classes="screen-title")
+        yield Label(Content(t("breaches.loading")), id="breaches-summary", classes="screen-summary")
         yield DataTable(id="breaches-table", cursor_type="row")
         yield QuietFooter()
 

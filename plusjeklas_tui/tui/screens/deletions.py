@@ -94,16 +94,6 @@ class DeletionsScreen(Screen[None]):
     ]
 
     DEFAULT_CSS: ClassVar[str] = """
-    DeletionsScreen #deletions-title {
-        width: 100%;
-        padding: 0 1;
-        text-style: bold;
-        background: $panel;
-    }
-    DeletionsScreen #deletions-summary {
-        width: 100%;
-        padding: 0 1;
-    }
     DeletionsScreen #deletions-table {
         height: 1fr;
     }
@@ -135,8 +125,10 @@ class DeletionsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Label(Content(t("deletions.title")), id="deletions-title")
-        yield Label(Content(t("retention.loading")), id="deletions-summary")
+        yield Label(Content(t("deletions.title")), id="deletions-title", classes="screen-title")
+        yield Label(
+            Content(t("retention.loading")), id="deletions-summary", classes="screen-summary"
+        )
         yield DataTable(id="deletions-table", cursor_type="row")
         yield Label("", id="deletions-detail", markup=False)
         with Vertical(id="deletions-progress"):

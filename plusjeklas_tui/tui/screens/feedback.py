@@ -93,16 +93,6 @@ class FeedbackScreen(Screen[None]):
     ]
 
     DEFAULT_CSS: ClassVar[str] = """
-    FeedbackScreen #feedback-title {
-        width: 100%;
-        padding: 0 1;
-        text-style: bold;
-        background: $panel;
-    }
-    FeedbackScreen #feedback-summary {
-        width: 100%;
-        padding: 0 1;
-    }
     FeedbackScreen #feedback-table {
         height: 1fr;
     }
@@ -130,8 +120,8 @@ class FeedbackScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Label(Content(t("feedback.title.open")), id="feedback-title")
-        yield Label(Content(t("feedback.loading")), id="feedback-summary")
+        yield Label(Content(t("feedback.title.open")), id="feedback-title", classes="screen-title")
+        yield Label(Content(t("feedback.loading")), id="feedback-summary", classes="screen-summary")
         yield DataTable(id="feedback-table", cursor_type="row")
         yield Label("", id="feedback-notes", markup=False)
         yield QuietFooter()

@@ -95,16 +95,6 @@ class RequestsScreen(Screen[None]):
     ]
 
     DEFAULT_CSS: ClassVar[str] = """
-    RequestsScreen #requests-title {
-        width: 100%;
-        padding: 0 1;
-        text-style: bold;
-        background: $panel;
-    }
-    RequestsScreen #requests-summary {
-        width: 100%;
-        padding: 0 1;
-    }
     RequestsScreen #requests-table {
         height: 1fr;
     }
@@ -127,8 +117,8 @@ class RequestsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Label(Content(t("requests.title")), id="requests-title")
-        yield Label(Content(t("requests.loading")), id="requests-summary")
+        yield Label(Content(t("requests.title")), id="requests-title", classes="screen-title")
+        yield Label(Content(t("requests.loading")), id="requests-summary", classes="screen-summary")
         yield DataTable(id="requests-table", cursor_type="row")
         yield Label("", id="requests-detail", markup=False)
         yield QuietFooter()

@@ -75,17 +75,9 @@ class RetentionScreen(Screen[None]):
     ]
 
     DEFAULT_CSS: ClassVar[str] = """
-    RetentionScreen #retention-title {
-        width: 100%;
-        padding: 0 1;
-        text-style: bold;
-        background: $panel;
-    }
-    RetentionScreen #retention-summary, RetentionScreen #retention-outcome {
-        width: 100%;
-        padding: 0 1;
-    }
     RetentionScreen #retention-outcome {
+        width: 100%;
+        padding: 0 1;
         display: none;
     }
     RetentionScreen #retention-outcome.-shown {
@@ -129,8 +121,10 @@ class RetentionScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Label(Content(t("retention.title.now")), id="retention-title")
-        yield Label(Content(t("retention.loading")), id="retention-summary")
+        yield Label(Content(t("retention.title.now")), id="retention-title", classes="screen-title")
+        yield Label(
+            Content(t("retention.loading")), id="retention-summary", classes="screen-summary"
+        )
         yield DataTable(id="retention-table", cursor_type="row")
         with Vertical(id="retention-progress"):
             yield Label("", id="retention-progress-label", markup=False)
