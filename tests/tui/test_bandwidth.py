@@ -97,6 +97,11 @@ class Terminal:
             try:
                 os.close(master)
                 os.login_tty(slave)
+                # a fresh signal state, as a login has: a test runner's worker may have blocked
+                # or ignored signals (SIGWINCH above all), and both survive exec
+                signal.pthread_sigmask(signal.SIG_SETMASK, [])
+                for number in (signal.SIGWINCH, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    signal.signal(number, signal.SIG_DFL)
                 os.execve(argv[0], argv, env)
             finally:
                 os._exit(127)
@@ -180,6 +185,11 @@ class Terminal:
         """Resize the terminal (the kernel signals the app); what the app writes in answer."""
         mark = self.written
         self._set_size(self.master, columns, rows)
+        deadline = time.monotonic() + 15
+        while self.written == mark:  # a busy machine may take a while to start answering
+            if time.monotonic() > deadline:
+                raise AssertionError("the app did not answer the resize within 15 s")
+            time.sleep(0.01)
         self.settle()
         return self.since(mark)
 
