@@ -94,7 +94,7 @@ def app_environment(config_path: Path) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"COLORTERM", "NO_COLOR", "TEXTUAL", "PLUSJEKLAS_CONFIG"}
+        if key not in {"COLORTERM", "NO_COLOR", "TEXTUAL", "PLUSJEKLAS_CONFIG", "COLUMNS", "LINES"}
     }
     env.update(
         PYTHONPATH=str(ROOT),

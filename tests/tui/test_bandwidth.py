@@ -223,7 +223,7 @@ def terminal(ctx: AppContext, config_path: Path) -> Iterator[Terminal]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"COLORTERM", "NO_COLOR", "PLUSJEKLAS_CONFIG"}
+        if key not in {"COLORTERM", "NO_COLOR", "PLUSJEKLAS_CONFIG", "COLUMNS", "LINES"}
     }
     env.update(
         PYTHONPATH=str(ROOT),

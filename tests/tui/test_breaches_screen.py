@@ -267,7 +267,7 @@ def test_an_idle_breach_list_sends_nothing_to_the_terminal(
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"COLORTERM", "NO_COLOR", "PLUSJEKLAS_CONFIG"}
+        if key not in {"COLORTERM", "NO_COLOR", "PLUSJEKLAS_CONFIG", "COLUMNS", "LINES"}
     }
     env.update(
         PYTHONPATH=str(ROOT),
